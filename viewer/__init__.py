@@ -1,0 +1,1 @@
+"""Zhiva Viewer desktop application (dearpygui frontend and app state)."""
