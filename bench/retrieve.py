@@ -1,0 +1,170 @@
+"""Whole-series retrieval: our client vs curl vs dicomweb-client, in one run.
+
+Starts the test PACS (Orthanc + DICOMweb behind nginx TLS on loopback), loads the
+300-slice 512x512 int16 phantom series (158 MB) and times, best and median of N rounds:
+
+- curl: one multipart/related request written to /dev/null (the practical limit here),
+  its time to first byte and total;
+- httpx raw: our transport alone, streaming the bytes with iter_raw(64 KiB), no parsing;
+- ours: `DicomWebClient.iter_series` — bytes to parsed pydicom datasets — and the time
+  to the first parsed instance;
+- dicomweb-client: `retrieve_series` (requests underneath).
+
+Prints ratios against curl measured in the same run. Not a test: numbers depend on the
+machine; the targets are ours <= 1.8x curl, faster than dicomweb-client, and first
+instance <= 3x curl's time to first byte.
+
+Run: .venv/bin/python bench/retrieve.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from net import DicomWebClient, ServerConfig  # noqa: E402
+from net._client import ACCEPT_DICOM, STREAM_CHUNK_SIZE  # noqa: E402
+from tests.support.pacs import run_test_pacs  # noqa: E402
+from tests.support.testdata import ensure_phantom, upload_testdata  # noqa: E402
+
+
+def curl_once(url: str, ca: str, auth: tuple[str, str]) -> tuple[float, float, int]:
+    out = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "--cacert",
+            ca,
+            "-u",
+            f"{auth[0]}:{auth[1]}",
+            "-H",
+            f"Accept: {ACCEPT_DICOM}",
+            "-w",
+            "%{time_starttransfer} %{time_total} %{size_download} %{http_code}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if out[3] != "200":
+        raise SystemExit(f"curl got HTTP {out[3]}")
+    return float(out[0]), float(out[1]), int(out[2])
+
+
+def httpx_raw_once(url: str, ca: str, auth: tuple[str, str]) -> tuple[float, int]:
+    with httpx.Client(verify=ca, auth=auth) as client:
+        start = time.perf_counter()
+        size = 0
+        with client.stream("GET", url, headers={"Accept": ACCEPT_DICOM}) as response:
+            for chunk in response.iter_raw(STREAM_CHUNK_SIZE):
+                size += len(chunk)
+        return time.perf_counter() - start, size
+
+
+def ours_once(
+    config: ServerConfig, auth: tuple[str, str], study: str, series: str
+) -> tuple[float, float, int]:
+    # The client (and its SSL context, which loads the OS trust store) is made once per
+    # server in the app, so it is made before the clock starts; the connection is not.
+    with DicomWebClient(config, httpx.BasicAuth(*auth)) as client:
+        start = time.perf_counter()
+        first = 0.0
+        count = 0
+        for _ds in client.iter_series(study, series):
+            if count == 0:
+                first = time.perf_counter() - start
+            count += 1
+        return first, time.perf_counter() - start, count
+
+
+def dicomweb_client_once(
+    base: str, ca: str, auth: tuple[str, str], study: str, series: str
+) -> tuple[float, int]:
+    import requests
+    from dicomweb_client.api import DICOMwebClient
+
+    session = requests.Session()
+    session.verify = ca
+    session.auth = auth
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+    client = DICOMwebClient(url=base, session=session)
+    start = time.perf_counter()
+    datasets = client.retrieve_series(study, series)
+    return time.perf_counter() - start, len(datasets)
+
+
+def summary(name: str, times: list[float], ref: float | None) -> str:
+    best, median = min(times), statistics.median(times)
+    ratio = f"{median / ref:5.2f}x curl" if ref else "   (baseline)"
+    return f"{name:<34} best {best * 1000:8.1f} ms   median {median * 1000:8.1f} ms   {ratio}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    manifest = ensure_phantom()
+    with tempfile.TemporaryDirectory() as tmp, run_test_pacs(Path(tmp)) as pacs:
+        data = upload_testdata(pacs.orthanc_url, pacs.admin_auth, manifest)
+        series = data.series("uncompressed")
+        study_uid = data.study_uid
+        url = f"{pacs.base_url}/studies/{study_uid}/series/{series.series_uid}"
+        ca = str(pacs.certificates.ca_file)
+        auth = pacs.admin_auth
+        config = ServerConfig(name="bench", url=pacs.base_url, ca_file=ca)
+
+        # Warm up every path once (Orthanc's cache, TLS session setup, imports).
+        curl_once(url, ca, auth)
+        ours_once(config, auth, study_uid, series.series_uid)
+        dicomweb_client_once(pacs.base_url, ca, auth, study_uid, series.series_uid)
+
+        curl_ttfb, curl_total, raw, ours_first, ours_total, dwc = [], [], [], [], [], []
+        size = count = 0
+        for _ in range(args.rounds):  # interleaved, so drift affects every client alike
+            t1, t2, size = curl_once(url, ca, auth)
+            curl_ttfb.append(t1)
+            curl_total.append(t2)
+            raw.append(httpx_raw_once(url, ca, auth)[0])
+            first, total, count = ours_once(config, auth, study_uid, series.series_uid)
+            ours_first.append(first)
+            ours_total.append(total)
+            dwc.append(
+                dicomweb_client_once(pacs.base_url, ca, auth, study_uid, series.series_uid)[0]
+            )
+
+    ref = statistics.median(curl_total)
+    ttfb = statistics.median(curl_ttfb)
+    print(
+        f"series: {count} instances, {size / 1e6:.1f} MB in one multipart response; {args.rounds} rounds"
+    )
+    print(summary("curl (one request)", curl_total, None))
+    print(summary("httpx iter_raw(64 KiB), no parsing", raw, ref))
+    print(summary("ours: iter_series -> datasets", ours_total, ref))
+    print(summary("dicomweb-client retrieve_series", dwc, ref))
+    print(f"{'throughput ours':<34} {size / 1e6 / statistics.median(ours_total):8.1f} MB/s")
+    print(
+        f"{'time to first instance (ours)':<34} median {statistics.median(ours_first) * 1000:8.1f} ms   "
+        f"{statistics.median(ours_first) / ttfb:5.2f}x curl's time to first byte ({ttfb * 1000:.1f} ms)"
+    )
+    print(
+        f"ours vs dicomweb-client: {statistics.median(dwc) / statistics.median(ours_total):.2f}x faster; "
+        f"targets: ours <= 1.8x curl, faster than dicomweb-client, first instance <= 3x curl TTFB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The exception tree of the network layer.
+
+Every failure the UI can see is one of these; `httpx` exceptions are mapped at the
+boundary (`net._client`) and never leak. Messages say which server, what happened and
+what to do, and never contain credentials::
+
+    DicomWebError                  any failure talking to a DICOMweb server
+    ├── TransportError             no usable HTTP exchange (DNS, refused, timeout, dropped)
+    │   └── TlsError               the TLS handshake failed
+    │       ├── UntrustedCertificate   self-signed / unknown CA
+    │       ├── HostnameMismatch       certificate not issued for this host name / IP
+    │       └── CertificateExpired     certificate outside its validity period
+    ├── InsecureUrl                plain http (or a redirect to it) refused
+    ├── AuthError                  401/403, or sign-in impossible
+    ├── NotFound                   404
+    ├── ServerError                other 4xx/5xx answers
+    └── ProtocolError              the answer is not what DICOMweb promises (bad multipart,
+                                   bad JSON, not DICOM)
+"""
+
+from __future__ import annotations
+
+import httpx
+
+__all__ = [
+    "AuthError",
+    "CertificateExpired",
+    "DicomWebError",
+    "HostnameMismatch",
+    "InsecureUrl",
+    "NotFound",
+    "ProtocolError",
+    "ServerError",
+    "TlsError",
+    "TransportError",
+    "UntrustedCertificate",
+]
+
+
+class DicomWebError(Exception):
+    """Base of every network-layer error.
+
+    `server` names the server (its configured name or origin) for the message;
+    `request`/`response` are kept for diagnostics (never printed with headers).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str = "",
+        hint: str = "",
+        request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        self.message = message
+        self.server = server
+        self.hint = hint
+        self.request = request
+        self.response = response
+        super().__init__(self.__str__())
+
+    @property
+    def status_code(self) -> int | None:
+        return self.response.status_code if self.response is not None else None
+
+    def __str__(self) -> str:
+        text = f"{self.server}: {self.message}" if self.server else self.message
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class TransportError(DicomWebError):
+    """The server could not be reached or the connection broke."""
+
+
+class TlsError(TransportError):
+    """The TLS handshake failed; the subclass says why."""
+
+
+class UntrustedCertificate(TlsError):
+    """The server's certificate does not chain to a trusted CA (often self-signed)."""
+
+
+class HostnameMismatch(TlsError):
+    """The certificate is valid but was issued for another host name or IP address."""
+
+
+class CertificateExpired(TlsError):
+    """The certificate is outside its validity period."""
+
+
+class InsecureUrl(DicomWebError):
+    """A plain-http URL or redirect was refused."""
+
+
+class AuthError(DicomWebError):
+    """The server refused the credentials (401/403) or sign-in is needed."""
+
+
+class NotFound(DicomWebError):
+    """The server answered 404 for the resource."""
+
+
+class ServerError(DicomWebError):
+    """The server answered with an error status other than 401/403/404."""
+
+
+class ProtocolError(DicomWebError):
+    """The server's answer broke the DICOMweb/HTTP contract (multipart, JSON, DICOM)."""

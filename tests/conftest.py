@@ -1,0 +1,53 @@
+"""Suite-wide fixtures: the test PACS and the switch that skips integration tests.
+
+Integration tests (``@pytest.mark.integration``) run against a real Orthanc behind
+nginx TLS that the `pacs` fixture starts once per session (tests/support/pacs.py).
+Set ``ZHIVA_SKIP_INTEGRATION=1`` to skip them, e.g. on a machine without the Debian
+packages; CI never sets it, and without it a missing package fails the suite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from net._config import ServerConfig
+from tests.support.pacs import TestPacs, run_test_pacs
+from tests.support.testdata import ensure_phantom, upload_testdata
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("ZHIVA_SKIP_INTEGRATION") != "1":
+        return
+    skip = pytest.mark.skip(reason="ZHIVA_SKIP_INTEGRATION=1 skips the integration tests")
+    for item in items:
+        if item.get_closest_marker("integration") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPacs]:
+    """The session's test PACS, holding the phantom study and pydicom's test files."""
+    phantom = ensure_phantom()  # cached in .cache/testdata/ after the first run
+    with run_test_pacs(tmp_path_factory.mktemp("pacs")) as running:
+        data = upload_testdata(running.orthanc_url, running.admin_auth, phantom)
+        yield TestPacs.from_running(running, data)
+
+
+@pytest.fixture(scope="session")
+def pacs_server_config(pacs: TestPacs) -> ServerConfig:
+    """The test PACS as a user would configure it: Basic auth as ``zhiva-admin``.
+
+    The password is not part of a config (it lives in the secret store): use
+    ``pacs.users["zhiva-admin"]``.
+    """
+    return ServerConfig(
+        name="Test PACS",
+        url=pacs.base_url,
+        auth_type="basic",
+        username="zhiva-admin",
+        wado_uri_postfix="/zhiva/wado",
+        ca_file=pacs.ca_file,
+    )
