@@ -31,10 +31,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from net import DicomWebClient, ServerConfig  # noqa: E402
-from net._client import ACCEPT_DICOM, STREAM_CHUNK_SIZE  # noqa: E402
-from tests.support.pacs import run_test_pacs  # noqa: E402
-from tests.support.testdata import ensure_phantom, upload_testdata  # noqa: E402
+from net import DicomWebClient, ServerConfig
+from net._client import ACCEPT_DICOM, STREAM_CHUNK_SIZE
+from tests.support.pacs import run_test_pacs
+from tests.support.testdata import ensure_phantom, upload_testdata
 
 
 def curl_once(url: str, ca: str, auth: tuple[str, str]) -> tuple[float, float, int]:

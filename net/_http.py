@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ._backend import install as install_coalescing
 from ._config import ServerConfig, origin_of
 from ._errors import (
     AuthError,
@@ -131,6 +132,8 @@ class HttpSession:
             headers={"User-Agent": USER_AGENT},
             trust_env=True,  # HTTPS_PROXY / NO_PROXY
         )
+        if transport is None:
+            install_coalescing(self._client)
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh test
-echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy (strict: net, render)"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"; exec .venv/bin/pytest "$@"
