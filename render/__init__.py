@@ -1,0 +1,119 @@
+"""Pixels: decode DICOM images and turn them into display-ready RGBA.
+
+Decoding goes through pydicom 3 and its plugins (plus our imagecodecs one);
+modality LUT, VOI, photometric interpretation, padding and inversion are folded
+into one lookup table per (image description, VOI), so a frame becomes a
+C-contiguous float32 RGBA array with a single `np.take`. Geometry helpers sort
+and split series and label image edges. `render.texture` (imported on its own,
+since it is the one module that needs dearpygui) owns the raw textures.
+
+Simple use::
+
+    rgba = render.frame_to_rgba(ds, frame=0, window=render.ct_preset("lung"))
+
+Per-series use (what the viewer does)::
+
+    info = render.image_info(ds)
+    voi = info.vois[0] if info.vois else render.default_voi(info, first.pixels)
+    rgba = render.render_pixels(render.decode_frame(ds), info, voi, cache=lut_cache, out=buf)
+"""
+
+from ._decode import (
+    DecodedFrame,
+    DecoderStatus,
+    decode_frame,
+    decode_frame_bytes,
+    decoder_status,
+)
+from ._errors import DecodeError, DecoderUnavailable, RenderError, UnsupportedImage
+from ._geometry import (
+    EdgeLabels,
+    PixelSpacing,
+    SliceGeometry,
+    Stack,
+    orientation_labels,
+    patient_orientation_labels,
+    scale_pixel_spacing,
+    slice_geometries,
+    slice_geometry,
+    sort_slices,
+    split_stacks,
+)
+from ._info import PixelFormat, number_of_frames, pixel_format
+from ._lossy import LossyStatus, lossy_status
+from ._lut import DisplayLUT, LUTCache, LUTSpec, build_display_lut
+from ._modality import ModalityLUT, ModalityTransform, Rescale, apply_modality, modality_transform
+from ._pipeline import (
+    ImageInfo,
+    default_voi,
+    float_to_rgba,
+    frame_to_rgba,
+    image_info,
+    render_pixels,
+)
+from ._presets import CT_PRESETS, ct_preset
+from ._voi import (
+    VOI,
+    VOILUT,
+    VOIFunction,
+    Window,
+    apply_voi,
+    auto_window,
+    header_voi_luts,
+    header_vois,
+    header_windows,
+)
+
+__all__ = [
+    "CT_PRESETS",
+    "VOI",
+    "VOILUT",
+    "DecodeError",
+    "DecodedFrame",
+    "DecoderStatus",
+    "DecoderUnavailable",
+    "DisplayLUT",
+    "EdgeLabels",
+    "ImageInfo",
+    "LUTCache",
+    "LUTSpec",
+    "LossyStatus",
+    "ModalityLUT",
+    "ModalityTransform",
+    "PixelFormat",
+    "PixelSpacing",
+    "RenderError",
+    "Rescale",
+    "SliceGeometry",
+    "Stack",
+    "UnsupportedImage",
+    "VOIFunction",
+    "Window",
+    "apply_modality",
+    "apply_voi",
+    "auto_window",
+    "build_display_lut",
+    "ct_preset",
+    "decode_frame",
+    "decode_frame_bytes",
+    "decoder_status",
+    "default_voi",
+    "float_to_rgba",
+    "frame_to_rgba",
+    "header_voi_luts",
+    "header_vois",
+    "header_windows",
+    "image_info",
+    "lossy_status",
+    "modality_transform",
+    "number_of_frames",
+    "orientation_labels",
+    "patient_orientation_labels",
+    "pixel_format",
+    "render_pixels",
+    "scale_pixel_spacing",
+    "slice_geometries",
+    "slice_geometry",
+    "sort_slices",
+    "split_stacks",
+]

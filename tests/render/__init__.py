@@ -1,0 +1,1 @@
+"""Tests for render/: decoding, LUTs, VOI, photometric, geometry, textures."""
