@@ -4,6 +4,16 @@ Never imports dearpygui, `render` or `viewer` (an import-linter contract checks 
 The public surface is `__all__`; a test pins it so it changes only on purpose.
 """
 
+from ._auth import (
+    TokenClaims,
+    TokenSet,
+    ZhivaTokenAuth,
+    decode_token,
+    exchange_auth_token,
+    parse_configuration_link,
+    refresh_access_token,
+    server_from_claims,
+)
 from ._check import CheckResult, CheckStatus, ServerCheck, check_server
 from ._client import DicomWebClient
 from ._config import (
@@ -30,7 +40,10 @@ from ._errors import (
     NotFound,
     ProtocolError,
     ServerError,
+    SignInRequired,
     TlsError,
+    TokenError,
+    TokenExpired,
     TransportError,
     UntrustedCertificate,
 )
@@ -73,20 +86,31 @@ __all__ = [
     "ServerCheck",
     "ServerConfig",
     "ServerError",
+    "SignInRequired",
     "StoreFailure",
     "StoreResult",
     "StudyQuery",
     "StudySource",
     "StudySummary",
     "TlsError",
+    "TokenClaims",
+    "TokenError",
+    "TokenExpired",
+    "TokenSet",
     "TransportError",
     "UntrustedCertificate",
+    "ZhivaTokenAuth",
     "check_server",
+    "decode_token",
+    "exchange_auth_token",
     "format_person_name",
     "join_url",
     "new_server_id",
     "origin_of",
+    "parse_configuration_link",
     "qido_root",
+    "refresh_access_token",
+    "server_from_claims",
     "sniff_media_type",
     "validate_config",
     "validate_url",

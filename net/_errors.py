@@ -12,6 +12,9 @@ what to do, and never contain credentials::
     │       └── CertificateExpired     certificate outside its validity period
     ├── InsecureUrl                plain http (or a redirect to it) refused
     ├── AuthError                  401/403, or sign-in impossible
+    │   ├── TokenError             a sign-in token is malformed, expired or refused
+    │   │   └── TokenExpired       ...expired (checked before anything is sent)
+    │   └── SignInRequired         the session cannot be renewed: the user must sign in
     ├── NotFound                   404
     ├── ServerError                other 4xx/5xx answers
     └── ProtocolError              the answer is not what DICOMweb promises (bad multipart,
@@ -31,7 +34,10 @@ __all__ = [
     "NotFound",
     "ProtocolError",
     "ServerError",
+    "SignInRequired",
     "TlsError",
+    "TokenError",
+    "TokenExpired",
     "TransportError",
     "UntrustedCertificate",
 ]
@@ -97,6 +103,18 @@ class InsecureUrl(DicomWebError):
 
 class AuthError(DicomWebError):
     """The server refused the credentials (401/403) or sign-in is needed."""
+
+
+class TokenError(AuthError):
+    """A sign-in token (JWT) is malformed, expired, already used or refused."""
+
+
+class TokenExpired(TokenError):
+    """The token's `exp` has passed (the reference server would answer 500 for it)."""
+
+
+class SignInRequired(AuthError):
+    """Refreshing the session failed or is impossible: the user has to sign in again."""
 
 
 class NotFound(DicomWebError):
