@@ -200,6 +200,8 @@ class HttpSession:
             raise InsecureUrl(f"Refusing plain-http URL {url}.", server=self.server)
         if params:
             url += ("&" if "?" in url else "?") + encode_query(params)
+        # Logs name the endpoint, never the query (patient names, tokens in links).
+        where = url.split("?", 1)[0]
         attempt = 0
         while True:
             attempt += 1
@@ -218,7 +220,7 @@ class HttpSession:
                         log.info(
                             "%s %s: %s; retry %d in %.2fs",
                             method,
-                            url,
+                            where,
                             mapped.message,
                             attempt,
                             wait,
@@ -229,7 +231,7 @@ class HttpSession:
             log.debug(
                 "%s %s -> %d in %.0f ms",
                 method,
-                request.url.copy_with(query=None),
+                where,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
             )
@@ -239,7 +241,7 @@ class HttpSession:
                 if wait is not None:
                     response.close()
                     log.info(
-                        "%s %s: HTTP %d; retry %d in %.2fs", method, url, status, attempt, wait
+                        "%s %s: HTTP %d; retry %d in %.2fs", method, where, status, attempt, wait
                     )
                     self.retry.sleep(wait)
                     continue
