@@ -68,7 +68,9 @@ def sign_user(
             )
         except AuthError as exc:
             raise AuthError(
-                "Wrong user name or password.", server=session.server, hint="Check them and try again."
+                "Wrong user name or password.",
+                server=session.server,
+                hint="Check them and try again.",
             ) from exc
         except ServerError as exc:
             raise AuthError(
@@ -98,7 +100,9 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
         token = query.get("token", [""])[0]
         if parts.path != "/callback" or not secrets.compare_digest(state, login.state):
             # Not our redirect (another page, or a forged one): ignore it and keep waiting.
-            self._page(400, "Not a Zhiva Viewer sign-in", "This address is used by Zhiva Viewer only.")
+            self._page(
+                400, "Not a Zhiva Viewer sign-in", "This address is used by Zhiva Viewer only."
+            )
             return
         if not token:
             self._page(400, "Sign-in failed", "The sign-in page sent no token. Try again.")
@@ -143,7 +147,9 @@ class LoopbackLogin:
             f"{self.auth_base}/sign-in?return_uri={quote(self.return_uri, safe='')}"
             f"&state={quote(self.state, safe='')}"
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="zhiva-login", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="zhiva-login", daemon=True
+        )
 
     def start(self) -> str:
         """Start listening and open the browser at the sign-in page; returns its URL."""

@@ -6,6 +6,6 @@ scripts/bootstrap.sh test
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-echo "== mypy (strict: net, render)"; .venv/bin/mypy
+echo "== mypy (strict: net, render, viewer)"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"; exec .venv/bin/pytest "$@"

@@ -1,0 +1,239 @@
+"""Organisation-provided (managed) servers: read-only lists an administrator hands out.
+
+Sources, in order of precedence (the first one that lists a server id wins):
+
+1. the file named by ``ZHIVA_SERVERS_FILE`` — one machine or session, set by a script;
+2. the list at the organisation's https URL: ``ZHIVA_SERVERS_URL``, else the
+   ``servers_url`` of the env file or of the first system file that names one
+   (``ZHIVA_SERVERS_CA_FILE`` / ``servers_ca_file`` for a private CA). It is fetched
+   with TLS verification; the last good copy is kept in the config dir, so the app
+   starts offline with the list it saw last;
+3. the system-wide files ``servers.json`` in `system_config_dirs()` (Linux:
+   ``/etc/xdg/zhiva-viewer/servers.json`` and the other ``$XDG_CONFIG_DIRS``), most
+   preferred directory first.
+
+All use the export format (`_serverlist`). A source that is missing is skipped
+silently; one that is broken or unreachable is skipped with a notice — a bad file from
+an administrator must never stop the app from starting. Entries without an id get one
+derived from their name, identical across sources, so the same server listed in the
+file and at the URL counts once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from net import DicomWebError, RetryPolicy, ServerConfig, validate_url
+
+from ._atomic import atomic_write, read_bytes
+from ._errors import ServerListError
+from ._paths import AppPaths, system_config_dirs
+from ._serverlist import MAX_SERVER_LIST_BYTES, ServerList, decode_server_list
+
+__all__ = [
+    "ENV_SERVERS_CA_FILE",
+    "ENV_SERVERS_FILE",
+    "ENV_SERVERS_URL",
+    "ORGANISATION_ID_NAMESPACE",
+    "SYSTEM_FILE_NAME",
+    "ManagedServer",
+    "OrganisationServers",
+    "fetch_server_list",
+    "load_organisation_servers",
+]
+
+log = logging.getLogger("viewer.settings.org")
+
+ENV_SERVERS_FILE = "ZHIVA_SERVERS_FILE"
+ENV_SERVERS_URL = "ZHIVA_SERVERS_URL"
+ENV_SERVERS_CA_FILE = "ZHIVA_SERVERS_CA_FILE"
+SYSTEM_FILE_NAME = "servers.json"
+ORGANISATION_ID_NAMESPACE = "organisation"
+#: Startup waits for the fetch: fail fast and fall back to the cached copy.
+FETCH_CONNECT_TIMEOUT = 5.0
+FETCH_READ_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ManagedServer:
+    config: ServerConfig
+    #: Where it came from, for "managed by ..." in the UI.
+    source: str
+
+
+@dataclass(frozen=True)
+class OrganisationServers:
+    servers: tuple[ManagedServer, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    def by_id(self) -> dict[str, ManagedServer]:
+        return {m.config.id: m for m in self.servers}
+
+
+class _Cache(msgspec.Struct, kw_only=True):
+    url: str
+    fetched_at: str
+    body: str
+
+
+def fetch_server_list(url: str, *, ca_file: str = "", transport: object = None) -> bytes:
+    """GET the organisation list over verified TLS; `ServerListError` on any failure."""
+    from net._http import HttpSession  # the project's one HTTP policy: https-only, TLS
+
+    if (problem := validate_url(url, what="Organisation servers URL")) is not None:
+        raise ServerListError(problem)
+    config = ServerConfig(
+        name="the organisation's server list",
+        url=url,
+        ca_file=ca_file,
+        connect_timeout=FETCH_CONNECT_TIMEOUT,
+        read_timeout=FETCH_READ_TIMEOUT,
+    )
+    try:
+        with HttpSession(
+            config,
+            transport=transport,  # type: ignore[arg-type]  # tests only
+            retry=RetryPolicy(max_attempts=2),
+        ) as session:
+            response = session.request("GET", url, headers={"Accept": "application/json"})
+    except DicomWebError as exc:
+        raise ServerListError(str(exc)) from exc
+    if len(response.content) > MAX_SERVER_LIST_BYTES:
+        raise ServerListError(f"{url} sent {len(response.content)} bytes: not a server list.")
+    return response.content
+
+
+def _read_file(path: Path, notices: list[str]) -> ServerList | None:
+    try:
+        data = read_bytes(path)
+        if data is None:
+            return None
+        return decode_server_list(data, source=str(path), id_namespace=ORGANISATION_ID_NAMESPACE)
+    except OSError as exc:
+        notices.append(f"Organisation servers in {path} were skipped: cannot read it ({exc}).")
+    except ServerListError as exc:
+        notices.append(f"Organisation servers in {path} were skipped: {exc}")
+    return None
+
+
+def _from_url(
+    url: str, ca_file: str, cache_path: Path, *, fetch: bool, transport: object, notices: list[str]
+) -> tuple[ServerList | None, str]:
+    """The URL's list and the source label: fresh if `fetch` works, else the cached copy."""
+    problem = ""
+    if fetch:
+        try:
+            data = fetch_server_list(url, ca_file=ca_file, transport=transport)
+            listed = decode_server_list(data, source=url, id_namespace=ORGANISATION_ID_NAMESPACE)
+        except ServerListError as exc:
+            problem = str(exc)
+        else:
+            cache = _Cache(
+                url=url,
+                fetched_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                body=data.decode("utf-8", errors="replace"),
+            )
+            try:
+                atomic_write(cache_path, msgspec.json.encode(cache))
+            except OSError as exc:
+                log.warning("could not keep the organisation list in %s: %s", cache_path, exc)
+            return listed, url
+    cached = _read_cache(cache_path, url)
+    if cached is None:
+        if fetch:
+            notices.append(f"The organisation's servers could not be loaded: {problem}")
+        return None, ""
+    listed, fetched_at = cached
+    if fetch:
+        notices.append(
+            f"The organisation's servers could not be refreshed ({problem}); "
+            f"using the copy from {fetched_at}."
+        )
+    return listed, f"{url} (copy from {fetched_at})"
+
+
+def _read_cache(cache_path: Path, url: str) -> tuple[ServerList, str] | None:
+    try:
+        data = read_bytes(cache_path)
+        if data is None:
+            return None
+        cache = msgspec.json.decode(data, type=_Cache)
+        if cache.url != url:  # the administrator moved the list: the old one is stale
+            return None
+        listed = decode_server_list(
+            cache.body.encode("utf-8"), source=url, id_namespace=ORGANISATION_ID_NAMESPACE
+        )
+    except (OSError, msgspec.DecodeError, RecursionError, ServerListError) as exc:
+        log.warning("ignoring the cached organisation list %s: %s", cache_path, exc)
+        return None
+    return listed, cache.fetched_at
+
+
+def load_organisation_servers(
+    paths: AppPaths,
+    *,
+    env: Mapping[str, str] | None = None,
+    system_dirs: Sequence[Path] | None = None,
+    fetch: bool = True,
+    transport: object = None,
+) -> OrganisationServers:
+    """Every managed server, merged by the precedence in the module docstring.
+
+    `fetch=False` uses the cached copy of the URL's list without going to the network
+    (a fast start; the GUI can refresh in the background). Never raises for a bad source.
+    """
+    env = os.environ if env is None else env
+    dirs = system_config_dirs() if system_dirs is None else list(system_dirs)
+    notices: list[str] = []
+    ordered: list[tuple[ServerList, str]] = []
+
+    env_list: ServerList | None = None
+    if env.get(ENV_SERVERS_FILE):
+        env_path = Path(env[ENV_SERVERS_FILE]).expanduser()
+        if not env_path.exists():
+            notices.append(f"{ENV_SERVERS_FILE} names {env_path}, which does not exist.")
+        env_list = _read_file(env_path, notices)
+    system_lists = [
+        (listed, str(d / SYSTEM_FILE_NAME))
+        for d in dirs
+        if (listed := _read_file(d / SYSTEM_FILE_NAME, notices)) is not None
+    ]
+
+    url, ca_file = env.get(ENV_SERVERS_URL, "").strip(), env.get(ENV_SERVERS_CA_FILE, "").strip()
+    if not url:
+        for listed in [env_list, *(s for s, _ in system_lists)]:
+            if listed is not None and listed.servers_url:
+                url, ca_file = listed.servers_url, ca_file or listed.servers_ca_file
+                break
+    url_list: ServerList | None = None
+    url_label = ""
+    if url:
+        url_list, url_label = _from_url(
+            url,
+            ca_file,
+            paths.organisation_cache,
+            fetch=fetch,
+            transport=transport,
+            notices=notices,
+        )
+
+    if env_list is not None:
+        ordered.append((env_list, str(Path(env[ENV_SERVERS_FILE]).expanduser())))
+    if url_list is not None:
+        ordered.append((url_list, url_label))
+    ordered.extend(system_lists)
+
+    merged: dict[str, ManagedServer] = {}
+    for listed, label in ordered:
+        notices.extend(listed.notes)
+        for config in listed.servers:
+            # Precedence: a higher source's entry for the same id replaces a lower one's.
+            merged.setdefault(config.id, ManagedServer(config, label))
+    return OrganisationServers(tuple(merged.values()), tuple(notices))
