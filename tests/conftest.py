@@ -16,6 +16,7 @@ import pytest
 from net._config import ServerConfig
 from tests.support.pacs import TestPacs, run_test_pacs
 from tests.support.testdata import ensure_phantom, upload_testdata
+from tests.support.token_admin import TokenServerAdmin
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,3 +52,14 @@ def pacs_server_config(pacs: TestPacs) -> ServerConfig:
         wado_uri_postfix="/zhiva/wado",
         ca_file=pacs.ca_file,
     )
+
+
+@pytest.fixture(scope="session")
+def token_admin(pacs: TestPacs) -> Iterator[TokenServerAdmin]:
+    """Test control of the session's token server (mint, clock, expire, revoke, stats).
+
+    Shared by the session: put back what you change (`clock_offset` and `settings` are
+    context managers) or call `reset`.
+    """
+    with TokenServerAdmin(pacs.token_server_admin_url) as admin:
+        yield admin

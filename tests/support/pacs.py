@@ -10,6 +10,12 @@ negative tests. Orthanc keeps Basic auth on (users ``zhiva-admin``, ``zhiva-edit
 ``zhiva``, with generated passwords); nginx refuses the methods a user may not use,
 as the Zhiva Basic-auth variant does (editor: GET and POST; ``zhiva``: GET only).
 
+On a third port the same nginx serves the Zhiva token layout: ``/zhiva/pacs/`` and
+``/zhiva/wado`` behind ``auth_request`` to a test token server (tests/support/
+token_server.py, its own process, RS256 keys made per run), which also answers under
+``/auth/``; only a valid access token reaches Orthanc (nginx adds the Basic credentials
+of ``zhiva-admin`` upstream), and without ``canEditResource`` only GET and HEAD do.
+
 Each server runs in its own session, is asked to exit with SIGTERM, then killed; it is
 stopped when the context exits (test failures and KeyboardInterrupt included), from an
 atexit hook as a backstop, and by the kernel if the Python process dies (PDEATHSIG).
@@ -19,6 +25,7 @@ A missing system package is an error naming the Debian package, never a skip.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import ctypes
 import json
@@ -29,6 +36,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -59,6 +67,15 @@ __all__ = [
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 #: The Basic-auth users of the Zhiva local PACS (DESIGN.md §4).
 USERS = ("zhiva-admin", "zhiva-editor", "zhiva")
+#: The token server's users: name -> (display name, canEditResource).
+TOKEN_USERS: Mapping[str, tuple[str, bool]] = MappingProxyType(
+    {
+        "zhiva-admin": ("Zhiva Admin", True),
+        "zhiva-editor": ("Zhiva Editor", True),
+        "zhiva": ("Zhiva Reader", False),
+    }
+)
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_STARTUP_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10.0
@@ -306,11 +323,14 @@ class PacsProcess:
         self.popen.wait(timeout=timeout)
 
 
-def _spawn(name: str, cmd: list[str], log: Path, cwd: Path) -> PacsProcess:
+def _spawn(
+    name: str, cmd: list[str], log: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> PacsProcess:
     with log.open("ab") as out:
         popen = subprocess.Popen(
             cmd,
             cwd=cwd,
+            env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -415,6 +435,54 @@ _NGINX_LOCATIONS = """\
         }}
 """
 
+# Orthanc sees nginx as zhiva-admin: proxy_set_header in a location replaces every
+# header set at the http level, so they are all repeated here.
+_NGINX_ORTHANC_HEADERS = """\
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header Forwarded "proto=https;host=$http_host";
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header Authorization "Basic {orthanc_basic}";"""
+
+_NGINX_GATED_SERVER = """\
+    # The Zhiva token layout (DESIGN.md §4): the test token server decides every request.
+    server {{
+        listen 127.0.0.1:{gated_port} ssl;
+        server_name localhost;
+        ssl_certificate {leaf_cert};
+        ssl_certificate_key {leaf_key};
+
+        # auth_request's subrequest: the client's headers (Authorization, Origin) go
+        # along; the method is passed as a header (subrequests are GETs), the body not.
+        location = /_verify {{
+            internal;
+            proxy_pass http://token_server/auth/verify;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }}
+        location /auth/ {{
+            proxy_pass http://token_server/auth/;
+        }}
+        location /zhiva/pacs/ {{
+            auth_request /_verify;
+{orthanc_headers}
+            proxy_pass http://orthanc/dicom-web/;
+        }}
+        location /zhiva/wado {{
+            auth_request /_verify;
+{orthanc_headers}
+            proxy_pass http://orthanc/wado;
+        }}
+        location / {{
+            return 404;
+        }}
+    }}"""
+
 _NGINX_CONFIG = """\
 # Written by tests/support/pacs.py for one test session.
 daemon off;
@@ -445,6 +513,11 @@ http {{
         # Orthanc drops idle keep-alive connections after ~1 s: reuse them for less,
         # or nginx sends a request down a socket Orthanc is closing (502s).
         keepalive_timeout 500ms;
+    }}
+
+    upstream token_server {{
+        server 127.0.0.1:{token_port};
+        keepalive 8;
     }}
 
     # $remote_user is read from the Basic Authorization header; Orthanc checks the
@@ -497,6 +570,8 @@ http {{
         ssl_certificate_key {expired_key};
 {locations}
     }}
+
+{gated_server}
 }}
 """
 
@@ -520,6 +595,11 @@ class RunningPacs:
     orthanc: PacsProcess | None = None
     nginx: PacsProcess | None = None
     _stopped: bool = field(default=False, repr=False)
+    # The token-gated layout and its token server (additive; 0/None until started).
+    gated_port: int = 0
+    token_port: int = 0
+    token_users: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    token_server: PacsProcess | None = None
 
     @property
     def origin(self) -> str:
@@ -545,15 +625,43 @@ class RunningPacs:
     def admin_auth(self) -> tuple[str, str]:
         return ("zhiva-admin", self.users["zhiva-admin"])
 
+    @property
+    def token_origin(self) -> str:
+        return f"https://localhost:{self.gated_port}"
+
+    @property
+    def token_base_url(self) -> str:
+        return f"{self.token_origin}/zhiva/pacs"
+
+    @property
+    def token_wado_uri_url(self) -> str:
+        return f"{self.token_origin}/zhiva/wado"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.token_origin}/auth"
+
+    @property
+    def token_server_url(self) -> str:
+        return f"http://127.0.0.1:{self.token_port}"
+
+    @property
+    def token_server_admin_url(self) -> str:
+        return f"{self.token_server_url}/admin"
+
+    @property
+    def token_keys_dir(self) -> Path:
+        return self.workdir / "token-server" / "keys"
+
     def processes(self) -> list[PacsProcess]:
-        return [p for p in (self.nginx, self.orthanc) if p is not None]
+        return [p for p in (self.nginx, self.orthanc, self.token_server) if p is not None]
 
     def pids(self) -> list[int]:
         """Every live process of the PACS (servers and any children)."""
         return [pid for p in self.processes() for pid in p.pids()]
 
     def stop(self) -> None:
-        """Stop nginx, then Orthanc; idempotent."""
+        """Stop nginx, then Orthanc, then the token server; idempotent."""
         if self._stopped:
             return
         self._stopped = True
@@ -624,24 +732,91 @@ def _start_orthanc(tools: SystemTools, pacs: RunningPacs, timeout: float) -> Pac
     return process
 
 
+def _spawn_token_server(pacs: RunningPacs) -> PacsProcess:
+    """Start the token server (not waiting for it): keys, users file, a port of its own.
+
+    It binds a port the kernel picks and writes it to a file once listening, so no
+    other process can take it in between (no retries needed).
+    """
+    try:  # here, not at the top: without them only the token layout is unavailable
+        from .token_server import UserRecord, generate_keys, write_users
+    except ImportError as exc:
+        raise PacsSetupError(
+            f"the test token server needs the Python package `{exc.name}`"
+            " (PyJWT and cryptography: install the test extra, `pip install -e '.[test]'`)."
+        ) from exc
+    workdir = pacs.workdir / "token-server"
+    workdir.mkdir(parents=True, exist_ok=True)
+    generate_keys(pacs.token_keys_dir)
+    users = workdir / "users.json"
+    write_users(
+        users,
+        {
+            name: UserRecord(name, pacs.token_users[name], display, can_edit)
+            for name, (display, can_edit) in TOKEN_USERS.items()
+        },
+    )
+    port_file = workdir / "port"
+    port_file.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return _spawn(
+        "token server",
+        [
+            sys.executable, "-m", "tests.support.token_server",
+            "--port", "0", "--port-file", str(port_file),
+            "--keys", str(pacs.token_keys_dir), "--users", str(users),
+        ],
+        workdir / "token-server.log",
+        workdir,
+        env,
+    )  # fmt: skip
+
+
+def _wait_for_token_server(pacs: RunningPacs, process: PacsProcess, timeout: float) -> None:
+    port_file = pacs.workdir / "token-server" / "port"
+
+    def ready() -> bool:
+        if not port_file.is_file():
+            return False
+        pacs.token_port = int(port_file.read_text())
+        response = httpx.get(f"{pacs.token_server_admin_url}/health", timeout=2.0)
+        return response.status_code == 200 and response.json().get("pid") == process.pid
+
+    _wait_until(ready, process, f"the token server listening (port in {port_file})", timeout)
+
+
 def _start_nginx(tools: SystemTools, pacs: RunningPacs, timeout: float) -> PacsProcess:
     workdir = pacs.workdir / "nginx"
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     certs = pacs.certificates
     config = workdir / "nginx.conf"
+    basic = base64.b64encode(":".join(pacs.admin_auth).encode()).decode()
+    gated_server = _NGINX_GATED_SERVER.format(
+        gated_port=pacs.gated_port,
+        leaf_cert=certs.leaf_cert,
+        leaf_key=certs.leaf_key,
+        orthanc_headers=_NGINX_ORTHANC_HEADERS.format(orthanc_basic=basic),
+    )
     config.write_text(
         _NGINX_CONFIG.format(
             dir=workdir,
             port=pacs.port,
             expired_port=pacs.expired_port,
             orthanc_port=pacs.orthanc_port,
+            token_port=pacs.token_port,
             leaf_cert=certs.leaf_cert,
             leaf_key=certs.leaf_key,
             expired_cert=certs.expired_cert,
             expired_key=certs.expired_key,
             locations=_NGINX_LOCATIONS.format(),
+            gated_server=gated_server,
         )
     )
+    config.chmod(0o600)  # it holds zhiva-admin's Orthanc password
     # -e: the error log before the config is read, else nginx opens /var/log/nginx/.
     process = _spawn(
         "nginx",
@@ -659,8 +834,22 @@ def _start_nginx(tools: SystemTools, pacs: RunningPacs, timeout: float) -> PacsP
         response = httpx.get(url, auth=pacs.admin_auth, verify=context, timeout=2.0)
         return response.status_code == 200
 
+    gated_url = f"{pacs.token_base_url}/studies?limit=1"
+
+    def gate_ready() -> bool:
+        # No token: the token server's 401 (nginx alone would answer 500) proves the
+        # auth_request chain; a valid token reaching Orthanc is the tests' business.
+        response = httpx.get(gated_url, verify=context, timeout=2.0)
+        return response.status_code == 401 and "Bearer" in response.headers.get(
+            "www-authenticate", ""
+        )
+
     try:
         _wait_until(ready, process, f"nginx answering at {url}", timeout)
+        _wait_until(
+            gate_ready, process, f"the token gate refusing a request without token at {gated_url}",
+            timeout,
+        )  # fmt: skip
     except BaseException:  # KeyboardInterrupt too: never leave it running
         process.stop()
         raise
@@ -685,28 +874,43 @@ def start_test_pacs(
         orthanc_port=free_port(),
         users=MappingProxyType({name: secrets.token_urlsafe(18) for name in USERS}),
         certificates=certificates,
+        token_users=MappingProxyType({name: secrets.token_urlsafe(18) for name in TOKEN_USERS}),
     )
 
     def reroll_orthanc() -> None:
         pacs.orthanc_port = free_port()
 
     def reroll_nginx() -> None:
-        # Both probe sockets open at once, so the two ports differ.
-        with socket.socket() as a, socket.socket() as b:
+        # All probe sockets open at once, so the ports differ.
+        with socket.socket() as a, socket.socket() as b, socket.socket() as c:
             a.bind(("127.0.0.1", 0))
             b.bind(("127.0.0.1", 0))
+            c.bind(("127.0.0.1", 0))
             pacs.port, pacs.expired_port = a.getsockname()[1], b.getsockname()[1]
+            pacs.gated_port = c.getsockname()[1]
 
     reroll_nginx()
     with _RUNNING_LOCK:
         _RUNNING.add(pacs)
     try:
+        # The token server starts while Orthanc does: it is ready by the time nginx is.
+        pacs.token_server = _spawn_token_server(pacs)
         pacs.orthanc = _start_with_port_retries(
             lambda: _start_orthanc(tools, pacs, startup_timeout), reroll_orthanc
         )
+        _wait_for_token_server(pacs, pacs.token_server, startup_timeout)
         pacs.nginx = _start_with_port_retries(
             lambda: _start_nginx(tools, pacs, startup_timeout), reroll_nginx
         )
+        # The gated port is known only now: the claims of new auth tokens name it.
+        # Then counters from zero (the readiness probe went through verify).
+        with httpx.Client(
+            base_url=pacs.token_server_admin_url, timeout=5.0, trust_env=False
+        ) as admin:
+            admin.post(
+                "/urls", json={"auth_url": pacs.auth_url, "pacs_url": pacs.token_base_url}
+            ).raise_for_status()
+            admin.post("/reset").raise_for_status()
     except BaseException:
         pacs.stop()
         raise
@@ -762,6 +966,16 @@ class TestPacs:
     users: Mapping[str, str]  # user name -> password: zhiva-admin, zhiva-editor, zhiva
     data: TestData
     workdir: str  # configs and logs of Orthanc and nginx
+    # The token-gated layout (DESIGN.md §4), same certificate, its own port:
+    token_origin: str  # https://localhost:<gated_port>
+    token_base_url: str  # https://localhost:<gated_port>/zhiva/pacs: Bearer access token
+    token_wado_uri_url: str  # https://localhost:<gated_port>/zhiva/wado
+    gated_port: int
+    auth_url: str  # https://localhost:<gated_port>/auth: the token server through nginx
+    token_server_admin_url: str  # http://127.0.0.1:<port>/admin: test control, no nginx
+    token_public_key: str  # PEM of the RS256 key the token server signs with
+    token_private_key: str  # its private key, to forge tokens this server never issued
+    token_users: Mapping[str, str]  # user name -> password (sign-in, sign-user)
 
     @property
     def admin_auth(self) -> tuple[str, str]:
@@ -788,4 +1002,27 @@ class TestPacs:
             users=running.users,
             data=data,
             workdir=str(running.workdir),
+            token_origin=running.token_origin,
+            token_base_url=running.token_base_url,
+            token_wado_uri_url=running.token_wado_uri_url,
+            gated_port=running.gated_port,
+            auth_url=running.auth_url,
+            token_server_admin_url=running.token_server_admin_url,
+            token_public_key=str(running.token_keys_dir / "public.pem"),
+            token_private_key=str(running.token_keys_dir / "private.pem"),
+            token_users=running.token_users,
         )
+
+    @property
+    def token_server_url(self) -> str:
+        """``tokenServer`` of the auth tokens: ``<auth_url>/generate-access-token``."""
+        return f"{self.auth_url}/generate-access-token"
+
+    @property
+    def refresh_server_url(self) -> str:
+        """``refreshServer`` of the auth tokens: ``<auth_url>/refresh-token``."""
+        return f"{self.auth_url}/refresh-token"
+
+    def token_can_edit(self, user: str) -> bool:
+        """The token user's ``canEditResource``: zhiva-admin and zhiva-editor, not zhiva."""
+        return TOKEN_USERS[user][1]
