@@ -66,13 +66,14 @@ def sign_user(
             response = session.request(
                 "POST", url, headers={"Content-Type": "application/json"}, content=body
             )
-        except AuthError as exc:
-            raise AuthError(
-                "Wrong user name or password.",
-                server=session.server,
-                hint="Check them and try again.",
-            ) from exc
-        except ServerError as exc:
+        except (AuthError, ServerError) as exc:
+            # The Zhiva auth server answers a wrong password with 400 "Invalid data".
+            if exc.status_code in (400, 401, 403):
+                raise AuthError(
+                    "Wrong user name or password.",
+                    server=session.server,
+                    hint="Check them and try again.",
+                ) from exc
             raise AuthError(
                 f"The auth server refused the sign-in ({exc.message}).", server=session.server
             ) from exc
@@ -98,7 +99,7 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         state = query.get("state", [""])[0]
         token = query.get("token", [""])[0]
-        if parts.path != "/callback" or not secrets.compare_digest(state, login.state):
+        if parts.path != "/callback" or not login.state_matches(state):
             # Not our redirect (another page, or a forged one): ignore it and keep waiting.
             self._page(
                 400, "Not a Zhiva Viewer sign-in", "This address is used by Zhiva Viewer only."
@@ -143,13 +144,32 @@ class LoopbackLogin:
         self._server.login = self
         self.port = int(self._server.server_address[1])
         self.return_uri = f"http://127.0.0.1:{self.port}/callback"
+        response_type = msgspec.json.encode({"returnParams": {"state": self.state}}).decode()
         self.url = (
             f"{self.auth_base}/sign-in?return_uri={quote(self.return_uri, safe='')}"
             f"&state={quote(self.state, safe='')}"
+            f"&response_type={quote(response_type, safe='')}"
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="zhiva-login", daemon=True
         )
+
+    def state_matches(self, returned: str) -> bool:
+        """Whether the redirect carries our state.
+
+        Servers that echo `state` return it as sent. The Zhiva login page instead returns
+        ``{"context": "zhiva_auth", "state": "", "params": <returnParams>}`` with the
+        ``returnParams`` of the ``response_type`` parameter, where we put it too.
+        """
+        if secrets.compare_digest(returned, self.state):
+            return True
+        try:
+            wrapped = msgspec.json.decode(returned)
+        except msgspec.DecodeError:
+            return False
+        params = wrapped.get("params") if isinstance(wrapped, dict) else None
+        nested = params.get("state") if isinstance(params, dict) else None
+        return isinstance(nested, str) and secrets.compare_digest(nested, self.state)
 
     def start(self) -> str:
         """Start listening and open the browser at the sign-in page; returns its URL."""
