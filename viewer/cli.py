@@ -486,26 +486,17 @@ def _cmd_export(registry: ServerRegistry, args: argparse.Namespace) -> int:
 
 
 def _cmd_test(registry: ServerRegistry, args: argparse.Namespace) -> int:
-    import httpx
+    from net import DicomWebError
+    from viewer.signin import auth_for
 
     entry = registry.find(args.name)
     config = entry.config
-    auth: httpx.Auth | None = None
-    if config.auth_type == "basic":
-        password = registry.secrets.get(config.id, "password")
-        if password is None:
-            print(
-                f"error: no password is stored for {config.name!r}; store one with "
-                f"`zhiva-viewer servers edit {config.name!r} --password-stdin`.",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
-        auth = httpx.BasicAuth(config.username, password)
-    elif config.auth_type in ("token", "zhiva"):
-        _note(
-            f"signing in with {config.auth_type} authentication {_NOT_YET} (it comes with "
-            "the sign-in release); testing without credentials."
-        )
+    try:
+        # Token sessions are refreshed here when needed, and the new token is stored.
+        auth = auth_for(registry, config)
+    except DicomWebError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     log.info("testing server %s (%s)", config.name, config.url)
     result = check_server(config, auth)
     for check in result.results:
@@ -519,16 +510,30 @@ def _cmd_test(registry: ServerRegistry, args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _cmd_link(args: argparse.Namespace) -> int:
-    # The link carries a one-off token: never echo it.
+def _cmd_link(registry: ServerRegistry, args: argparse.Namespace) -> int:
+    from net import DicomWebError
+    from viewer.signin import configure_from_link
+
+    # The link carries a one-off token: it is registered with the log redaction and
+    # never echoed.
+    try:
+        result = configure_from_link(registry, args.link, ca_file=_absolute(args.ca_file))
+    except (DicomWebError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    claims = result.claims
+    verb = "Added" if result.created else "Updated"
+    who = claims.name or claims.username or "unknown user"
+    print(f"{verb} server {result.config.name!r} ({result.config.url}) and selected it.")
     print(
-        "error: setting a server up from a configuration link is not available in this "
-        "version yet; it comes with the sign-in release. "
-        "Ask your administrator for the server's settings, or add it with "
-        "`zhiva-viewer servers add`.",
-        file=sys.stderr,
+        f"Signed in as {who} ({claims.username}); "
+        f"{'may store and edit data' if claims.can_edit else 'read-only'}."
     )
-    return EXIT_FAILED
+    return EXIT_OK
+
+
+def _absolute(path: str | None) -> str:
+    return str(Path(path).expanduser().absolute()) if path else ""
 
 
 _COMMANDS: dict[str, Callable[[ServerRegistry, argparse.Namespace], int]] = {
@@ -541,15 +546,15 @@ _COMMANDS: dict[str, Callable[[ServerRegistry, argparse.Namespace], int]] = {
     "import": _cmd_import,
     "export": _cmd_export,
     "test": _cmd_test,
+    "link": _cmd_link,
 }
 #: Read-only commands need no fresh copy of the organisation's list from the network.
-_FETCHES_ORGANISATION = {"list", "show", "test", "select", "add", "edit", "import"}
+_FETCHES_ORGANISATION = {"list", "show", "test", "select", "add", "edit", "import", "link"}
 
 
 def _run_servers(args: argparse.Namespace, paths: _AppPaths) -> int:
     if args.command == "link":
         register_secret_link(args.link)
-        return _cmd_link(args)
     registry = ServerRegistry.open(paths, fetch_organisation=args.command in _FETCHES_ORGANISATION)
     for notice in registry.notices:
         _note(notice)
@@ -636,7 +641,14 @@ def _run_app(args: argparse.Namespace, paths: _AppPaths) -> int:
     if args.self_check:
         return _self_check(paths)
     if args.link:
+        # Until the window exists, a link still sets the server up (as `servers link`).
         register_secret_link(args.link)
+        registry = ServerRegistry.open(paths)
+        code = _cmd_link(registry, argparse.Namespace(link=args.link, ca_file=None))
+        if code != EXIT_OK:
+            return code
+        print(f"The desktop window {_NOT_YET}; the server is ready for it.", file=sys.stderr)
+        return EXIT_OK
     what = "The screenshot smoke test" if args.smoke else "The desktop window"
     print(
         f"zhiva-viewer: {what} {_NOT_YET} (it comes with the GUI release). "

@@ -199,6 +199,7 @@ def test_revoked_refresh_asks_to_sign_in_then_retries(
 def test_store_needs_can_edit_resource(pacs: TestPacs, token_admin: TokenServerAdmin) -> None:
     ds = pydicom.dcmread(pacs.data.uncompressed_paths[1])
     ds.PatientID = "ZHIVA-TOKEN-STOW"
+    ds.PatientName = "Stored^ByTokenTest"  # its own patient: phantom searches stay exact
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = (
         generate_uid(),
         generate_uid(),
@@ -224,6 +225,7 @@ def test_loopback_login_with_a_browser(
 ) -> None:
     token_admin.configure(sign_in_state=state_mode)
     results: list[httpx.Response] = []
+    browsers: list[threading.Thread] = []
 
     def browser(url: str) -> None:
         user = "zhiva-admin"
@@ -232,11 +234,13 @@ def test_loopback_login_with_a_browser(
                 play_browser_login(url, user, pacs.token_users[user], ca_file=pacs.ca_file)
             )
         )
+        browsers.append(thread)
         thread.start()
 
     login = LoopbackLogin(f"{pacs.auth_url}/sign-in", open_browser=browser)
     login.start()
     auth_token = login.wait(timeout=60)
+    browsers[0].join()  # the browser shows our "signed in" page after the token arrived
     assert results and results[0].status_code == 200
     claims, tokens = exchange_auth_token(auth_token, ca_file=pacs.ca_file)
     assert claims.username == "zhiva-admin" and tokens.access_token

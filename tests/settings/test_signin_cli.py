@@ -1,0 +1,106 @@
+"""`servers link` and `servers test` with Zhiva tokens, against the token-gated test PACS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _pytest.capture import CaptureFixture
+
+from tests.settings.test_cli import run
+from tests.support.pacs import TestPacs
+from tests.support.token_admin import TokenServerAdmin
+from viewer.settings import ServerRegistry, resolve_paths
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def clean_token_server(token_admin: TokenServerAdmin) -> Iterator[None]:
+    token_admin.reset()
+    yield
+    token_admin.reset()
+
+
+def _registry(config_dir: Path) -> ServerRegistry:
+    return ServerRegistry.open(resolve_paths(str(config_dir)))
+
+
+def test_link_sets_up_signs_in_and_test_passes(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    token = token_admin.mint_auth_token("zhiva-editor")
+    link = f"{pacs.token_origin}/auth/oauth?token={token}"
+    code, out, err = run(capsys, "servers", "link", link, "--ca-file", pacs.ca_file)
+    assert code == 0, err
+    assert "Added server" in out and "may store and edit data" in out
+    assert token not in out + err
+
+    registry = _registry(isolated_env)
+    selected = registry.selected()
+    assert selected is not None and selected.config.url == pacs.token_base_url
+    assert selected.config.auth_type == "token" and selected.config.can_store
+    access = registry.secrets.get(selected.id, "access_token")
+    assert access and registry.secrets.get(selected.id, "refresh_token")
+    # Secrets never reach the settings file.
+    settings_text = (isolated_env / "settings.json").read_text()
+    assert access not in settings_text and token not in settings_text
+
+    # The access token expires: `test` refreshes it once, stores the new one, passes.
+    token_admin.expire_access_tokens()
+    before = token_admin.stats()
+    code, out, err = run(capsys, "servers", "test", selected.name)
+    assert code == 0, out + err
+    assert "[pass] signed in" in out and "[pass] QIDO search" in out
+    assert token_admin.stats().since(before).refreshes == 1
+    assert _registry(isolated_env).secrets.get(selected.id, "access_token") != access
+
+    # The same link again: the token is used up, the server stays as it was.
+    code, out, err = run(capsys, "servers", "link", link, "--ca-file", pacs.ca_file)
+    assert code == 1 and "only once" in err and token not in out + err
+    assert len(_registry(isolated_env).settings.servers) == 1
+
+
+def test_link_updates_the_server_with_that_url(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    run(capsys, "servers", "add", "Gate", "--url", pacs.token_base_url, "--ca-file", pacs.ca_file)
+    token = token_admin.mint_auth_token("zhiva")
+    code, out, _ = run(capsys, "servers", "link", f"{pacs.token_origin}/auth/oauth?token={token}")
+    assert code == 0 and "Updated server 'Gate'" in out and "read-only" in out
+    (server,) = _registry(isolated_env).settings.servers
+    assert server.name == "Gate" and server.auth_type == "token" and not server.can_store
+
+
+def test_revoked_session_tells_the_user_to_sign_in(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin
+) -> None:
+    token = token_admin.mint_auth_token("zhiva-admin")
+    run(
+        capsys,
+        "servers",
+        "link",
+        f"{pacs.token_origin}/auth/oauth?token={token}",
+        "--ca-file",
+        pacs.ca_file,
+    )
+    token_admin.revoke_refresh_tokens()
+    token_admin.expire_access_tokens()
+    code, out, _ = run(capsys, "servers", "test", "Zhiva (localhost)")
+    assert code == 1
+    assert "[fail]" in out and "Sign in again" in out
+
+
+def test_app_link_argument_configures_the_server(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    (isolated_env).mkdir(parents=True, exist_ok=True)
+    token = token_admin.mint_auth_token("zhiva-admin")
+    # A server the user trusts with the test CA already exists under that URL.
+    run(capsys, "servers", "add", "Ours", "--url", pacs.token_base_url, "--ca-file", pacs.ca_file)
+    code, out, err = run(capsys, f"zhiva-viewer://oauth?token={token}")
+    assert code == 0, err
+    assert "Updated server 'Ours'" in out
+    assert json.loads((isolated_env / "settings.json").read_text())["selected_server_id"]
