@@ -47,6 +47,7 @@ from ._errors import (
     TransportError,
     UntrustedCertificate,
 )
+from ._login import DEFAULT_LOGIN_TIMEOUT, LoginCancelled, LoopbackLogin, auth_base_url, sign_user
 from ._models import (
     Frame,
     InstanceSummary,
@@ -64,6 +65,7 @@ from ._source import StudySource
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_LOGIN_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY",
     "AuthError",
@@ -77,6 +79,8 @@ __all__ = [
     "HostnameMismatch",
     "InsecureUrl",
     "InstanceSummary",
+    "LoginCancelled",
+    "LoopbackLogin",
     "NotFound",
     "ProtocolError",
     "RenderedImage",
@@ -100,6 +104,7 @@ __all__ = [
     "TransportError",
     "UntrustedCertificate",
     "ZhivaTokenAuth",
+    "auth_base_url",
     "check_server",
     "decode_token",
     "exchange_auth_token",
@@ -111,6 +116,7 @@ __all__ = [
     "qido_root",
     "refresh_access_token",
     "server_from_claims",
+    "sign_user",
     "sniff_media_type",
     "validate_config",
     "validate_url",

@@ -16,7 +16,9 @@ import httpx
 import msgspec
 
 from net import (
+    DEFAULT_LOGIN_TIMEOUT,
     AuthError,
+    LoopbackLogin,
     ServerConfig,
     SignInRequired,
     TokenClaims,
@@ -28,10 +30,20 @@ from net import (
     origin_of,
     parse_configuration_link,
     server_from_claims,
+    sign_user,
 )
 from viewer.settings import ServerRegistry, register_secret
 
-__all__ = ["LinkResult", "auth_for", "configure_from_link", "sign_out", "store_session"]
+__all__ = [
+    "LinkResult",
+    "auth_for",
+    "configure_from_link",
+    "configure_from_token",
+    "sign_in_with_browser",
+    "sign_in_with_password",
+    "sign_out",
+    "store_session",
+]
 
 SignInHandler = Callable[[SignInRequired], TokenSet | None]
 
@@ -128,13 +140,21 @@ def _same_server(a: str, b: str) -> bool:
 def configure_from_link(
     registry: ServerRegistry, link: str, *, ca_file: str = "", select: bool = True
 ) -> LinkResult:
-    """Set a server up from ``https://<host>/auth/oauth?token=...`` in one step.
+    """Set a server up from ``https://<host>/auth/oauth?token=...`` in one step."""
+    return configure_from_token(
+        registry, parse_configuration_link(link), ca_file=ca_file, select=select
+    )
+
+
+def configure_from_token(
+    registry: ServerRegistry, auth_token: str, *, ca_file: str = "", select: bool = True
+) -> LinkResult:
+    """Set a server up from a one-off auth token (link, paste or Zhiva login).
 
     Decodes the token (checking expiry before anything is sent), exchanges it, creates
     the server (URL = the token's `pacs` claim, Token auth) or updates the user's server
     with that URL, stores the session and selects the server.
     """
-    auth_token = parse_configuration_link(link)
     register_secret(auth_token)
     claims = decode_token(auth_token)
     existing = next(
@@ -171,3 +191,40 @@ def configure_from_link(
     if select:
         registry.select(config.id)
     return LinkResult(config=config, claims=claims, created=created)
+
+
+def sign_in_with_browser(
+    registry: ServerRegistry,
+    auth_server_url: str,
+    *,
+    ca_file: str = "",
+    open_browser: Callable[[str], object] | None = None,
+    timeout: float = DEFAULT_LOGIN_TIMEOUT,
+    started: Callable[[LoopbackLogin], None] | None = None,
+) -> LinkResult:
+    """Zhiva login in the system browser (RFC 8252 loopback), then set the server up.
+
+    `started` receives the login while it waits, so the UI can offer Cancel.
+    """
+    login = LoopbackLogin(
+        auth_server_url, **({"open_browser": open_browser} if open_browser else {})
+    )
+    login.start()
+    if started is not None:
+        started(login)
+    token = login.wait(timeout)
+    return configure_from_token(registry, token, ca_file=ca_file)
+
+
+def sign_in_with_password(
+    registry: ServerRegistry,
+    auth_server_url: str,
+    username: str,
+    password: str,
+    *,
+    ca_file: str = "",
+) -> LinkResult:
+    """Zhiva login without a browser: the auth server's sign-user form."""
+    register_secret(password)
+    token = sign_user(auth_server_url, username, password, ca_file=ca_file)
+    return configure_from_token(registry, token, ca_file=ca_file)

@@ -118,15 +118,15 @@ def test_sniff_media_type(data: bytes, declared: str, expected: str) -> None:
 def test_public_surface_is_pinned() -> None:
     # Changing the public API of net/ must be a deliberate act: update this list too.
     expected = """
-        DEFAULT_CONNECT_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY AuthError AuthType
+        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY AuthError AuthType
         CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Frame
-        HostnameMismatch InsecureUrl InstanceSummary NotFound ProtocolError RenderedImage
+        HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
         TokenClaims TokenError TokenExpired TokenSet TransportError UntrustedCertificate
-        ZhivaTokenAuth check_server decode_token exchange_auth_token format_person_name
+        ZhivaTokenAuth auth_base_url check_server decode_token exchange_auth_token format_person_name
         join_url new_server_id origin_of parse_configuration_link qido_root
-        refresh_access_token server_from_claims sniff_media_type validate_config validate_url
+        refresh_access_token server_from_claims sign_user sniff_media_type validate_config validate_url
         wado_rs_root wado_uri_root
     """
     assert sorted(net.__all__) == sorted(expected.split())

@@ -104,3 +104,52 @@ def test_app_link_argument_configures_the_server(
     assert code == 0, err
     assert "Updated server 'Ours'" in out
     assert json.loads((isolated_env / "settings.json").read_text())["selected_server_id"]
+
+
+def test_zhiva_login_in_the_browser_sets_the_server_up_and_sign_out_forgets_it(
+    pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    import threading
+
+    from tests.support.token_admin import play_browser_login
+    from viewer.signin import auth_for, sign_in_with_browser, sign_out
+
+    token_admin.configure(sign_in_state="reference")
+    browsers: list[threading.Thread] = []
+
+    def browser(url: str) -> None:
+        user = "zhiva-editor"
+        args = (url, user, pacs.token_users[user])
+        browsers.append(
+            threading.Thread(target=play_browser_login, args=args, kwargs={"ca_file": pacs.ca_file})
+        )
+        browsers[-1].start()
+
+    registry = _registry(isolated_env)
+    result = sign_in_with_browser(
+        registry, f"{pacs.auth_url}/sign-in", ca_file=pacs.ca_file, open_browser=browser
+    )
+    browsers[0].join()
+    assert result.created and result.claims.username == "zhiva-editor"
+    assert registry.selected() is not None and registry.selected().id == result.config.id  # type: ignore[union-attr]
+    assert registry.secrets.get(result.config.id, "access_token")
+    sign_out(registry, result.config.id)
+    assert registry.secrets.get(result.config.id, "access_token") is None
+    assert registry.secrets.get(result.config.id, "refresh_token") is None
+    with pytest.raises(Exception, match="no sign-in session"):
+        auth_for(registry, result.config)
+
+
+def test_zhiva_login_with_a_password(
+    pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    from net import AuthError
+    from viewer.signin import sign_in_with_password
+
+    registry = _registry(isolated_env)
+    with pytest.raises(AuthError, match="Wrong user name or password"):
+        sign_in_with_password(registry, pacs.auth_url, "zhiva", "wrong", ca_file=pacs.ca_file)
+    result = sign_in_with_password(
+        registry, pacs.auth_url, "zhiva", pacs.token_users["zhiva"], ca_file=pacs.ca_file
+    )
+    assert not result.config.can_store  # "zhiva" may only read: store is hidden
