@@ -105,9 +105,15 @@ def dicomweb_client_once(
     return time.perf_counter() - start, len(datasets)
 
 
-def summary(name: str, times: list[float], ref: float | None) -> str:
+def summary(name: str, times: list[float], ref: list[float] | None) -> str:
     best, median = min(times), statistics.median(times)
-    ratio = f"{median / ref:5.2f}x curl" if ref else "   (baseline)"
+    if ref:
+        # Best-of ratios are the steadier figure on a shared 2-core machine; both shown.
+        ratio = (
+            f"{median / statistics.median(ref):5.2f}x curl (median), {best / min(ref):5.2f}x (best)"
+        )
+    else:
+        ratio = "   (baseline)"
     return f"{name:<34} best {best * 1000:8.1f} ms   median {median * 1000:8.1f} ms   {ratio}"
 
 
@@ -145,7 +151,7 @@ def main() -> int:
                 dicomweb_client_once(pacs.base_url, ca, auth, study_uid, series.series_uid)[0]
             )
 
-    ref = statistics.median(curl_total)
+    ref = curl_total
     ttfb = statistics.median(curl_ttfb)
     print(
         f"series: {count} instances, {size / 1e6:.1f} MB in one multipart response; {args.rounds} rounds"
@@ -160,7 +166,8 @@ def main() -> int:
         f"{statistics.median(ours_first) / ttfb:5.2f}x curl's time to first byte ({ttfb * 1000:.1f} ms)"
     )
     print(
-        f"ours vs dicomweb-client: {statistics.median(dwc) / statistics.median(ours_total):.2f}x faster; "
+        f"ours vs dicomweb-client: {statistics.median(dwc) / statistics.median(ours_total):.2f}x faster"
+        f" (median), {min(dwc) / min(ours_total):.2f}x (best); "
         f"targets: ours <= 1.8x curl, faster than dicomweb-client, first instance <= 3x curl TTFB"
     )
     return 0

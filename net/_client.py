@@ -13,7 +13,7 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import msgspec
@@ -39,7 +39,6 @@ from ._models import (
     study_from_json,
 )
 from ._multipart import MultipartParser, Part, encode_multipart, parse_content_type
-from ._readahead import read_ahead
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
@@ -98,9 +97,14 @@ def _wildcard(term: str) -> str:
     return f"*{pattern}*"
 
 
-def _parse_dataset(body: bytes, *, server: str, what: str) -> Dataset:
+def _parse_dataset(body: bytes | Part, *, server: str, what: str) -> Dataset:
+    """A pydicom dataset from a part (read in place: pixel data is copied once)."""
+
+    def source() -> BinaryIO:
+        return body.open() if isinstance(body, Part) else io.BytesIO(body)  # type: ignore[return-value]
+
     try:
-        return pydicom.dcmread(io.BytesIO(body))
+        return pydicom.dcmread(source())
     except InvalidDicomError:
         pass  # some servers send the dataset without the Part 10 preamble
     except Exception as exc:  # pydicom raises many kinds on a broken stream
@@ -108,7 +112,7 @@ def _parse_dataset(body: bytes, *, server: str, what: str) -> Dataset:
             f"{what} is not a readable DICOM instance ({exc}).", server=server
         ) from exc
     try:
-        return pydicom.dcmread(io.BytesIO(body), force=True)
+        return pydicom.dcmread(source(), force=True)
     except Exception as exc:
         raise ProtocolError(
             f"{what} is not a readable DICOM instance ({exc}).", server=server
@@ -330,7 +334,7 @@ class DicomWebClient:
                     yield Part(headers={"content-type": content_type}, body=body)
                     return
                 parser = MultipartParser(content_type)
-                for chunk in read_ahead(chunks):
+                for chunk in chunks:
                     yield from parser.feed(chunk)
                 parser.close()
             except httpx.HTTPError as exc:
@@ -347,9 +351,7 @@ class DicomWebClient:
             try:
                 for part in self.iter_parts(url, ACCEPT_DICOM):
                     index += 1
-                    ds = _parse_dataset(
-                        part.body, server=self.server, what=f"Part {index} of {url}"
-                    )
+                    ds = _parse_dataset(part, server=self.server, what=f"Part {index} of {url}")
                     uid = str(ds.get("SOPInstanceUID", "")) or f"#{index}"
                     if uid in delivered:
                         continue

@@ -11,11 +11,12 @@ small carry buffer. `parse_content_type` reads Content-Type headers, including D
 
 from __future__ import annotations
 
+import bisect
+import io
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ._errors import ProtocolError
 
@@ -68,12 +69,46 @@ _MEDIA_TYPE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+/[!#$%&'*+\-.^_`|~0-9a-z]+")
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Part:
-    """One body part: its headers (names lower-cased) and its body."""
+Piece = bytes | memoryview
 
-    headers: dict[str, str]
-    body: bytes
+
+class Part:
+    """One body part: its headers (names lower-cased) and its body.
+
+    A part parsed from a stream keeps its body as views into the received chunks until
+    `body` is asked for; `open()` reads it as a file without joining it first, so a
+    DICOM reader copies each byte of the pixel data once instead of twice.
+    """
+
+    __slots__ = ("_body", "_pieces", "headers")
+
+    def __init__(
+        self, headers: dict[str, str], body: bytes = b"", *, pieces: Sequence[Piece] | None = None
+    ) -> None:
+        self.headers = headers
+        self._pieces: tuple[Piece, ...] | None = tuple(pieces) if pieces is not None else None
+        self._body: bytes | None = None if pieces is not None else body
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            pieces = self._pieces or ()
+            self._body = (
+                pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
+            )
+            self._pieces = None
+        return self._body
+
+    def __len__(self) -> int:
+        if self._body is not None:
+            return len(self._body)
+        return sum(len(p) for p in self._pieces or ())
+
+    def open(self) -> PartReader:
+        """A read-only, seekable file over the body."""
+        if self._body is not None:
+            return PartReader((self._body,))
+        return PartReader(self._pieces or ())
 
     @property
     def content_type(self) -> str:
@@ -83,8 +118,77 @@ class Part:
         """
         return self.headers.get("content-type", "")
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Part):
+            return NotImplemented
+        return self.headers == other.headers and self.body == other.body
+
+    __hash__ = None  # type: ignore[assignment]  # headers are a dict: not hashable
+
     def __repr__(self) -> str:
-        return f"Part(content_type={self.content_type!r}, body=<{len(self.body)} bytes>)"
+        return f"Part(content_type={self.content_type!r}, body=<{len(self)} bytes>)"
+
+
+class PartReader(io.RawIOBase):
+    """A seekable file over a part's pieces; `read` copies only what it returns."""
+
+    def __init__(self, pieces: Sequence[Piece]) -> None:
+        super().__init__()
+        self._pieces: list[memoryview] = [
+            p if isinstance(p, memoryview) else memoryview(p) for p in pieces
+        ]
+        self._starts: list[int] = []
+        total = 0
+        for piece in self._pieces:
+            self._starts.append(total)
+            total += len(piece)
+        self._size = total
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _slices(self, size: int) -> list[memoryview]:
+        start = self._pos
+        stop = self._size if size < 0 else min(self._size, start + size)
+        out: list[memoryview] = []
+        index = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while start < stop and index < len(self._pieces):
+            piece_start = self._starts[index]
+            piece = self._pieces[index]
+            lo = start - piece_start
+            hi = min(len(piece), stop - piece_start)
+            if hi > lo:
+                out.append(piece[lo:hi])
+                start += hi - lo
+            index += 1
+        self._pos = start
+        return out
+
+    def read(self, size: int | None = -1) -> bytes:
+        slices = self._slices(-1 if size is None else size)
+        if len(slices) == 1:
+            return slices[0].tobytes()
+        return b"".join(slices)
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        written = 0
+        for piece in self._slices(len(target)):
+            target[written : written + len(piece)] = piece
+            written += len(piece)
+        return written
 
 
 def parse_content_type(value: str, *, server: str = "") -> tuple[str, dict[str, str]]:
@@ -268,7 +372,7 @@ class MultipartParser:
                         self._add_piece(data, pos, s)
                     if kind == _NEED_MORE:
                         return s
-                    parts.append(Part(headers=self._headers, body=self._take_body()))
+                    parts.append(Part(self._headers, pieces=self._take_pieces()))
                     self._headers = {}
                     pos = after
                     self._state = _EPILOGUE if kind == _CLOSE else _HEADERS
@@ -356,12 +460,10 @@ class MultipartParser:
             with memoryview(data) as view:
                 self._pieces.append(view[start:stop].tobytes())
 
-    def _take_body(self) -> bytes:
+    def _take_pieces(self) -> list[Piece]:
         pieces = self._pieces
         self._pieces = []
-        if len(pieces) == 1 and type(pieces[0]) is bytes:
-            return pieces[0]
-        return b"".join(pieces)
+        return pieces
 
     def _count_preamble(self, length: int) -> None:
         self._preamble_length += length
