@@ -157,7 +157,7 @@ def main() -> int:
         f"series: {count} instances, {size / 1e6:.1f} MB in one multipart response; {args.rounds} rounds"
     )
     print(summary("curl (one request)", curl_total, None))
-    print(summary("httpx iter_raw(64 KiB), no parsing", raw, ref))
+    print(summary("plain httpx iter_raw, no parsing", raw, ref))
     print(summary("ours: iter_series -> datasets", ours_total, ref))
     print(summary("dicomweb-client retrieve_series", dwc, ref))
     print(f"{'throughput ours':<34} {size / 1e6 / statistics.median(ours_total):8.1f} MB/s")
