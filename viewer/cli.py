@@ -3,8 +3,8 @@
 Every command goes through the same code the GUI uses (`viewer.settings`,
 `net.check_server`); this module only parses arguments and prints. Exit codes: 0
 success, 1 a check or an operation failed (including invalid server fields), 2 bad
-usage, or no display for the GUI. Parts that later issues implement (the window, the
-smoke test, configuration links) are in the grammar already and say so when used.
+usage, or no display for the GUI (`viewer.app`). The smoke test, which a later issue
+implements, is in the grammar already and says so when used.
 """
 
 from __future__ import annotations
@@ -640,22 +640,34 @@ def _run_app(args: argparse.Namespace, paths: _AppPaths) -> int:
         return EXIT_OK
     if args.self_check:
         return _self_check(paths)
+    if args.smoke:
+        print(
+            f"zhiva-viewer: The screenshot smoke test {_NOT_YET}. "
+            "Servers can be set up now: zhiva-viewer servers --help",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return _run_gui(args, paths)
+
+
+def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:
+    """The desktop window (viewer.app); exit 2 with a message when there is no display."""
+    from .app.main import run
+
     if args.link:
-        # Until the window exists, a link still sets the server up (as `servers link`).
+        # The link carries a one-off token: keep it out of the logs from here on.
         register_secret_link(args.link)
-        registry = ServerRegistry.open(paths)
-        code = _cmd_link(registry, argparse.Namespace(link=args.link, ca_file=None))
-        if code != EXIT_OK:
-            return code
-        print(f"The desktop window {_NOT_YET}; the server is ready for it.", file=sys.stderr)
-        return EXIT_OK
-    what = "The screenshot smoke test" if args.smoke else "The desktop window"
-    print(
-        f"zhiva-viewer: {what} {_NOT_YET} (it comes with the GUI release). "
-        "Servers can be set up now: zhiva-viewer servers --help",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+        # A malformed or expired link is refused here, before a window opens for it;
+        # the window does the rest (exchange, sign-in) and shows its progress.
+        from net import DicomWebError, decode_token, parse_configuration_link
+
+        try:
+            decode_token(parse_configuration_link(args.link))
+        except DicomWebError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    log.info("opening the window (settings in %s)", paths.config_dir)
+    return run(config_dir=args.config_dir, link=args.link, demo=args.demo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,17 +92,23 @@ def test_revoked_session_tells_the_user_to_sign_in(
     assert "[fail]" in out and "Sign in again" in out
 
 
-def test_app_link_argument_configures_the_server(
-    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+def test_app_link_argument_without_a_display_uses_nothing_up_and_points_to_servers_link(
+    capsys: CaptureFixture,
+    pacs: TestPacs,
+    token_admin: TokenServerAdmin,
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (isolated_env).mkdir(parents=True, exist_ok=True)
+    # The window sets the server up from a link (tests/gui); without a display the
+    # one-off token is left unused for `servers link`.
+    monkeypatch.delenv("DISPLAY", raising=False)
     token = token_admin.mint_auth_token("zhiva-admin")
-    # A server the user trusts with the test CA already exists under that URL.
-    run(capsys, "servers", "add", "Ours", "--url", pacs.token_base_url, "--ca-file", pacs.ca_file)
+    before = token_admin.stats()
     code, out, err = run(capsys, f"zhiva-viewer://oauth?token={token}")
-    assert code == 0, err
-    assert "Updated server 'Ours'" in out
-    assert json.loads((isolated_env / "settings.json").read_text())["selected_server_id"]
+    assert code == 2
+    assert "zhiva-viewer servers link LINK" in err and token not in out + err
+    assert token_admin.stats().since(before).exchanges == 0
+    assert not (isolated_env / "settings.json").exists()
 
 
 def test_zhiva_login_in_the_browser_sets_the_server_up_and_sign_out_forgets_it(

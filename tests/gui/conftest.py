@@ -1,0 +1,157 @@
+"""Fixtures for the app tests: an isolated config dir, and a real window under Xvfb.
+
+Every test here runs with its own ``ZHIVA_CONFIG_DIR``, file secrets (never the real
+keyring) and no organisation lists, as tests/settings does. Model tests need nothing
+else. GUI tests take `gui`: one dearpygui context for the whole session (DESIGN.md §6),
+on the display in ``DISPLAY`` or, when there is none (CI runs plain pytest), on an Xvfb
+this fixture starts on a free display number and stops at the end. Each test builds
+its own `App` on that context (`make_app`) and deletes its windows afterwards.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gui.driver import Driver
+from viewer.settings import forget_secrets
+
+XVFB_SCREEN = "1280x800x24"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    config_dir = tmp_path / "config"
+    monkeypatch.setenv("ZHIVA_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("ZHIVA_SECRET_STORE", "file")
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "xdg"))
+    for name in ("ZHIVA_SERVERS_FILE", "ZHIVA_SERVERS_URL", "ZHIVA_SERVERS_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ZHIVA_UI_SCALE", raising=False)
+    yield config_dir
+    forget_secrets()
+
+
+def _die_with_parent() -> None:
+    # If pytest dies (a crash in C, SIGKILL), the kernel stops Xvfb too (Linux only).
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.fail("Xvfb is not installed (Debian package xvfb; scripts/bootstrap.sh installs it)")
+    read_fd, write_fd = os.pipe()
+    # -displayfd: Xvfb picks a free display number and writes it once it accepts
+    # connections, so there is neither a guessed number nor a readiness poll.
+    process = subprocess.Popen(
+        [
+            xvfb,
+            "-displayfd",
+            str(write_fd),
+            "-screen",
+            "0",
+            XVFB_SCREEN,
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write_fd,),
+        preexec_fn=_die_with_parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        number = pipe.readline().strip().decode()
+    if not number:
+        process.kill()
+        pytest.fail("Xvfb did not start")
+    return process, f":{number}"
+
+
+@pytest.fixture(scope="session")
+def xdisplay() -> Iterator[str]:
+    """An X display for the session: the caller's, or a private Xvfb."""
+    from viewer.app.display import NoDisplay, check_display
+
+    try:
+        yield check_display().name
+        return
+    except NoDisplay:
+        pass
+    process, name = _start_xvfb()
+    try:
+        yield name
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def gui(xdisplay: str) -> Iterator[object]:
+    """The session's one dearpygui context and viewport (destroyed before Xvfb stops)."""
+    import dataclasses
+
+    from viewer.app import main
+    from viewer.app.display import check_display
+
+    # DISPLAY is set only while GLFW connects: left set, it would make the CLI tests
+    # of other packages (which expect no display) open this window and never return.
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = xdisplay
+    try:
+        # Scale 1 whatever the desktop says, so pixel positions are the same everywhere.
+        display = dataclasses.replace(check_display(), scale=1.0)
+        created = main.ensure_gui(display, vsync=False)
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+    yield created
+    main._destroy_gui()
+
+
+@pytest.fixture
+def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callable[..., Driver]]:
+    """Start an `App` on the session's window and wait for its Servers page.
+
+    Calling it again closes the previous app first: that is a restart with the same
+    settings directory.
+    """
+    from viewer.app.main import App, Gui
+
+    assert isinstance(gui, Gui)
+    drivers: list[Driver] = []
+
+    def make(**kwargs: object) -> Driver:
+        while drivers:
+            drivers.pop().app.close()
+        kwargs.setdefault("config_dir", str(isolated_env))
+        kwargs.setdefault("open_browser", lambda url: None)
+        app = App(gui, **kwargs)  # type: ignore[arg-type]
+        app.start()
+        driver = Driver(app, display=xdisplay)
+        drivers.append(driver)
+        driver.frames_until(lambda: app.servers_page is not None, what="the Servers page")
+        app.state.navigate("settings")
+        driver.frames(3)
+        return driver
+
+    yield make
+    while drivers:
+        drivers.pop().app.close()
