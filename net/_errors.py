@@ -23,7 +23,10 @@ what to do, and never contain credentials::
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AuthError",

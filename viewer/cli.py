@@ -17,29 +17,23 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TextIO, get_args
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, get_args
 
 import msgspec
 
-from net import AuthType, RenderingProtocol, ServerConfig, check_server, new_server_id
+from net import AuthType, RenderingProtocol, ServerConfig, new_server_id
 
-from .settings import (
-    ENV_CONFIG_DIR,
-    ENV_SECRET_STORE,
-    ENV_SERVERS_FILE,
-    ENV_SERVERS_URL,
-    InvalidServer,
-    SecretKind,
-    ServerEntry,
-    ServerRegistry,
-    SettingsError,
-    ensure_private_dir,
-    register_secret,
-    resolve_paths,
-    setup_logging,
-    shutdown_logging,
-)
-from .settings import AppPaths as _AppPaths
+# Only what every run needs is imported here: the window's first frame must not wait
+# for the server registry, pydicom or httpx (bench/startup.py measures it).
+from .settings._atomic import ensure_private_dir
+from .settings._errors import InvalidServer, SettingsError
+from .settings._logging import register_secret, setup_logging, shutdown_logging
+from .settings._paths import ENV_CONFIG_DIR, ENV_SERVERS_FILE, ENV_SERVERS_URL, resolve_paths
+from .settings._paths import AppPaths as _AppPaths
+from .settings._secrets import ENV_SECRET_STORE
+
+if TYPE_CHECKING:
+    from .settings import SecretKind, ServerEntry, ServerRegistry
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -486,7 +480,8 @@ def _cmd_export(registry: ServerRegistry, args: argparse.Namespace) -> int:
 
 
 def _cmd_test(registry: ServerRegistry, args: argparse.Namespace) -> int:
-    from net import DicomWebError
+    # Imported here: the window's first frame must not wait for pydicom and httpx.
+    from net import DicomWebError, check_server
     from viewer.signin import auth_for
 
     entry = registry.find(args.name)
@@ -553,6 +548,8 @@ _FETCHES_ORGANISATION = {"list", "show", "test", "select", "add", "edit", "impor
 
 
 def _run_servers(args: argparse.Namespace, paths: _AppPaths) -> int:
+    from .settings import ServerRegistry
+
     if args.command == "link":
         register_secret_link(args.link)
     registry = ServerRegistry.open(paths, fetch_organisation=args.command in _FETCHES_ORGANISATION)
@@ -578,6 +575,8 @@ def register_secret_link(link: str) -> None:
 
 
 def _self_check(paths: _AppPaths) -> int:
+    from .settings import ServerRegistry
+
     lines: list[tuple[str, str]] = []
 
     def report(status: str, text: str) -> None:

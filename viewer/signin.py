@@ -173,6 +173,8 @@ def configure_from_token(
             name: getattr(updated, name)
             for name in ("url", "auth_type", "token_server", "refresh_server", "can_store")
         }
+        if existing.config.auth_type == "zhiva":
+            changes["auth_type"] = "zhiva"  # signed in through the auth server: stay so
         if ca_file:
             changes["ca_file"] = ca_file
         config = registry.edit(existing.id, changes)

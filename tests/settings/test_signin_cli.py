@@ -158,3 +158,25 @@ def test_zhiva_login_with_a_password(
         registry, pacs.auth_url, "zhiva", pacs.token_users["zhiva"], ca_file=pacs.ca_file
     )
     assert not result.config.can_store  # "zhiva" may only read: store is hidden
+
+
+def test_zhiva_login_keeps_a_zhiva_server_zhiva(
+    pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    from net import ServerConfig
+    from viewer.signin import sign_in_with_password
+
+    registry = _registry(isolated_env)
+    mine = ServerConfig(
+        name="Zhiva",
+        url=pacs.token_base_url,
+        auth_type="zhiva",
+        auth_server_url=f"{pacs.auth_url}/sign-in",
+        ca_file=pacs.ca_file,
+    )
+    registry.add(mine)
+    result = sign_in_with_password(
+        registry, mine.auth_server_url, "zhiva", pacs.token_users["zhiva"], ca_file=pacs.ca_file
+    )
+    assert not result.created and result.config.id == mine.id
+    assert result.config.auth_type == "zhiva"  # the form still shows "Zhiva login"

@@ -34,7 +34,7 @@ from net import DicomWebError, RetryPolicy, ServerConfig, validate_url
 
 from ._atomic import atomic_write, read_bytes
 from ._errors import ServerListError
-from ._paths import AppPaths, system_config_dirs
+from ._paths import ENV_SERVERS_FILE, ENV_SERVERS_URL, AppPaths, system_config_dirs
 from ._serverlist import MAX_SERVER_LIST_BYTES, ServerList, decode_server_list
 
 __all__ = [
@@ -51,8 +51,6 @@ __all__ = [
 
 log = logging.getLogger("viewer.settings.org")
 
-ENV_SERVERS_FILE = "ZHIVA_SERVERS_FILE"
-ENV_SERVERS_URL = "ZHIVA_SERVERS_URL"
 ENV_SERVERS_CA_FILE = "ZHIVA_SERVERS_CA_FILE"
 SYSTEM_FILE_NAME = "servers.json"
 ORGANISATION_ID_NAMESPACE = "organisation"

@@ -26,6 +26,10 @@ __all__ = [
 ]
 
 APP_NAME = "zhiva-viewer"
+#: Organisation server lists (read by `_org`; here so the command line can name them
+#: without importing the list machinery).
+ENV_SERVERS_FILE = "ZHIVA_SERVERS_FILE"
+ENV_SERVERS_URL = "ZHIVA_SERVERS_URL"
 ENV_CONFIG_DIR = "ZHIVA_CONFIG_DIR"
 #: Lets a packaged or relocated build point at its assets explicitly.
 ENV_ASSETS_DIR = "ZHIVA_ASSETS_DIR"
