@@ -148,7 +148,10 @@ def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callabl
         driver = Driver(app, display=xdisplay)
         drivers.append(driver)
         driver.frames_until(lambda: app.servers_page is not None, what="the Servers page")
-        app.state.navigate("settings")
+        if not kwargs.get("link"):
+            # With a link the app navigates by itself (to the study list once signed in);
+            # navigating here would race with it.
+            app.state.navigate("settings")
         driver.frames(3)
         return driver
 
