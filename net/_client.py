@@ -376,6 +376,17 @@ class DicomWebClient:
             f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}"
         )
 
+    def iter_series_parts(self, study_uid: str, series_uid: str) -> Iterator[Part]:
+        """A series' parts (Part 10, unparsed) as they stream in, for callers that parse
+        instances themselves (the series loader keeps pixels in the received buffer).
+
+        Unlike `iter_series`, a dropped stream is not resumed here: the caller knows
+        which instances it already has.
+        """
+        yield from self.iter_parts(
+            f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}", ACCEPT_DICOM
+        )
+
     def iter_study(self, study_uid: str) -> Iterator[Dataset]:
         yield from self._iter_instances(f"{self.wado_rs_root}/studies/{study_uid}")
 

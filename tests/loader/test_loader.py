@@ -1,0 +1,484 @@
+"""`SeriesLoader` over a local folder: order, budget, cancellation, failures, shutdown.
+
+Ordering is checked from the loader's own trace, and the stream is held at a gate the
+test opens, so what runs meanwhile is decided by the loader's policy, not by timing.
+The same behaviours are checked against the test PACS in test_loader_pacs.py.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset
+
+import render
+from net import NotFound, RenderedImage, RetryPolicy, TransportError
+from tests.loader.conftest import (
+    WAIT,
+    Delegate,
+    FlakySource,
+    GatedSource,
+    events_until,
+    loader_threads,
+    ready_indices,
+    source_pixels,
+    until_ready,
+)
+from viewer import phantom
+from viewer.loader import (
+    FirstImage,
+    FrameFailed,
+    FrameReady,
+    InstanceDiskCache,
+    LoaderError,
+    LocalFolderSource,
+    SeriesLoader,
+    SeriesOpened,
+    SliceState,
+    ThumbnailReady,
+)
+
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.005)
+FRAME = 64 * 64 * 2
+
+
+@pytest.fixture
+def study(small_study: phantom.StudyManifest) -> phantom.StudyManifest:
+    return small_study
+
+
+def expected_by_sop(manifest: phantom.SeriesManifest) -> dict[str, Path]:
+    return dict(zip(manifest.sop_uids, manifest.paths, strict=True))
+
+
+def check_all_frames(loader: SeriesLoader, manifest: phantom.SeriesManifest) -> None:
+    layout = loader.layout
+    assert layout is not None
+    paths = expected_by_sop(manifest)
+    for index, ref in enumerate(layout.slices):
+        frame = loader.frame(index)
+        assert frame is not None, f"slice {index} missing"
+        assert np.array_equal(frame.pixels, source_pixels(paths[ref.sop_uid], ref.frame))
+
+
+def test_whole_series_loads_once_each_identical_to_the_files(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    with SeriesLoader(local) as loader:
+        layout = loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        events = loader.drain()
+        check_all_frames(loader, unc)
+        # Geometry order: feet to head, so instance 1 (the head) is the last slice.
+        assert layout.index_of(unc.sop_uids[0]) == len(unc.sop_uids) - 1
+        firsts = [e for e in events if isinstance(e, FirstImage)]
+        opened = [e for e in events if isinstance(e, SeriesOpened)]
+        assert len(firsts) == 1 and len(opened) == 1
+        # The first image shown stays on screen: the cursor lands on it.
+        assert opened[0].cursor == layout.index_of(firsts[0].sop_uid, firsts[0].frame_number)
+        ready = [e.index for e in events if isinstance(e, FrameReady)]
+        assert sorted(ready) == list(range(len(layout)))  # every slice, exactly once
+        progress = loader.progress()
+        assert progress is not None and progress.complete and progress.failed == 0
+        assert progress.retrieved == len(layout)
+        rgba = loader.rgba(0)
+        assert rgba is not None and rgba.shape == (64, 64, 4) and rgba.dtype == np.float32
+        # Lazy load without a cursor: the layout came from the stream, not /metadata.
+        requests = [e.detail for e in loader.trace() if e.kind == "request"]
+        assert requests == ["stream"]
+
+
+def test_cursor_in_the_middle_is_served_first_then_its_neighbours(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    gated = GatedSource(local, after=0)  # the stream delivers nothing until released
+    middle = len(unc.sop_uids) // 2
+    radius = 4
+    with SeriesLoader(gated, workers=3, prefetch_radius=radius) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=middle)
+        window = set(range(middle - radius, middle + radius + 1))
+        until_ready(loader, window)
+        order = ready_indices(loader)
+        assert order[0] == middle  # the visible slice first...
+        # ...then its neighbours, nearest first (ties: the way the user moves, forward).
+        assert order[1:5] == [middle + 1, middle - 1, middle + 2, middle - 2]
+        assert set(order) == window  # and nothing else while the stream is held
+        singles = [e.index for e in loader.trace() if e.kind == "request" and e.index is not None]
+        assert [abs(i - middle) for i in singles] == sorted(abs(i - middle) for i in singles)
+        gated.gate.set()
+        assert loader.wait_until_idle(WAIT)
+        check_all_frames(loader, unc)
+        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))  # once each
+        duplicates = {e.index for e in loader.trace() if e.kind == "duplicate"}
+        assert duplicates == window  # the stream brought them again; dropped
+
+
+def test_jump_far_away_is_served_before_the_rest(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    gated = GatedSource(local, after=5)
+    with SeriesLoader(gated, workers=3, prefetch_radius=2) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
+        until_ready(loader, {0, 1, 2})
+        assert gated.waiting.wait(WAIT)  # the stream delivered 5 parts and is held
+        assert loader.wait_until_idle(0.0) is False  # the held stream is still work
+        target = 20
+        loader.set_cursor(target)
+        until_ready(loader, {target - 2, target, target + 2})
+        trace = loader.trace()
+        jump = next(e.seq for e in trace if e.kind == "cursor" and e.index == target)
+        after = [e.index for e in trace if e.kind == "ready" and e.seq > jump]
+        assert after[0] == target
+        gated.gate.set()
+        assert loader.wait_until_idle(WAIT)
+        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))
+        check_all_frames(loader, unc)
+
+
+def test_switching_series_cancels_the_old_work(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc, multi = study.series["uncompressed"], study.series["multiframe"]
+    gated = GatedSource(local, after=3, only=unc.series_uid)
+    before = set(threading.enumerate())
+    with SeriesLoader(gated, workers=3) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        events_until(loader, lambda e, _: isinstance(e, FirstImage))
+        assert gated.waiting.wait(WAIT)
+        old = loader.generation
+        layout = loader.open_series(multi.series_uid).result(WAIT)
+        assert loader.generation == old + 1
+        assert len(layout) == multi.frames
+        gated.gate.set()  # the old stream wakes up, sees it was replaced, and stops
+        assert loader.wait_until_idle(WAIT)
+        assert gated.closed.is_set()
+        assert gated.delivered < len(unc.sop_uids)
+        trace = loader.trace()
+        switch = next(e.seq for e in trace if e.kind == "open" and e.generation == old + 1)
+        assert any(e.kind == "cancelled" and e.generation == old for e in trace)
+        late = [e for e in trace if e.generation == old and e.seq > switch]
+        assert all(e.kind in ("stale", "cancelled") for e in late), late
+        check_all_frames(loader, multi)
+    assert set(threading.enumerate()) <= before  # no thread left behind
+
+
+def test_memory_stays_under_a_budget_smaller_than_the_series(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    budget = 10 * FRAME
+    with SeriesLoader(local, memory_budget=budget) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=20)
+        assert loader.wait_until_idle(WAIT)
+        cached = sorted(i for i in range(40) if loader.frame(i) is not None)
+        assert cached == list(range(15, 25))  # the 10 slices nearest the cursor
+        loader.set_cursor(35)
+        assert loader.wait_until_idle(WAIT)
+        cached = sorted(i for i in range(40) if loader.frame(i) is not None)
+        assert cached == list(range(30, 40))
+        assert loader.cache.peak_nbytes <= budget
+        assert loader.state(0) is SliceState.MISSING and loader.state(35) is SliceState.READY
+        check = loader.frame(35)
+        assert check is not None
+        layout = loader.layout
+        assert layout is not None
+        paths = expected_by_sop(unc)
+        assert np.array_equal(check.pixels, source_pixels(paths[layout.slices[35].sop_uid]))
+    # Opening without a cursor (the layout from the stream) keeps to the budget too.
+    with SeriesLoader(local, memory_budget=budget) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        assert loader.cache.peak_nbytes <= budget
+        assert len(loader.cache) == 10
+
+
+def test_a_slice_that_keeps_failing_is_marked_and_can_be_retried(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    layout_probe = SeriesLoader(local)
+    layout = layout_probe.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0).result(
+        WAIT
+    )
+    layout_probe.shutdown()
+    broken = layout.slices[10].sop_uid
+    flaky = FlakySource(local, {broken})
+    with SeriesLoader(flaky, retry=FAST_RETRY) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10)
+        failed = events_until(loader, lambda e, _: isinstance(e, FrameFailed))[-1]
+        assert isinstance(failed, FrameFailed) and failed.index == 10
+        assert "injected failure" in failed.message
+        assert loader.wait_until_idle(WAIT)
+        assert loader.state(10) is SliceState.FAILED
+        assert flaky.attempts[broken] == FAST_RETRY.max_attempts  # retried, then gave up
+        progress = loader.progress()
+        assert progress is not None and progress.failed == 1 and progress.complete
+        assert progress.errors == FAST_RETRY.max_attempts
+        assert all(loader.frame(i) is not None for i in range(40) if i != 10)
+        flaky.broken.clear()  # the server recovers; the user clicks "retry"
+        loader.retry(10)
+        until_ready(loader, {10})
+        assert loader.state(10) is SliceState.READY
+        assert loader.progress().failed == 0  # type: ignore[union-attr]
+
+
+def test_metadata_failure_goes_to_the_error_sink(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    class NoMetadata(Delegate):
+        def series_metadata(self, *a: Any, **k: Any) -> list[Dataset]:
+            raise NotFound("no such series")
+
+    with SeriesLoader(NoMetadata(local)) as loader:
+        future = loader.open_series(
+            study.series["uncompressed"].series_uid, study_uid=study.study_uid, cursor=3
+        )
+        with pytest.raises(NotFound):
+            future.result(WAIT)
+        errors = events_until(loader, lambda e, _: isinstance(e, LoaderError))
+        assert "no such series" in str(errors[-1])
+        assert loader.wait_until_idle(WAIT)
+
+
+def test_disk_cache_reopens_a_series_without_the_source(
+    tmp_path: Path, local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    disk = InstanceDiskCache(tmp_path / "instances")
+
+    class RawLocal(Delegate):
+        """A local source whose instances carry their bytes, as network ones do."""
+
+        def iter_series(self, study_uid: str, series_uid: str) -> Any:
+            for ds in self.inner.iter_series(study_uid, series_uid):
+                yield pydicom.dcmread(io.BytesIO(Path(ds.filename).read_bytes()))
+
+    with SeriesLoader(RawLocal(local), disk_cache=disk, cache_namespace="local") as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+    assert len(disk) == len(unc.sop_uids)
+
+    class Offline(Delegate):
+        def iter_series(self, *a: Any, **k: Any) -> Any:
+            raise TransportError("offline")
+
+        def retrieve_instance(self, *a: Any, **k: Any) -> Dataset:
+            raise TransportError("offline")
+
+    with SeriesLoader(Offline(local), disk_cache=disk, cache_namespace="local") as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        check_all_frames(loader, unc)
+        requests = [e.detail for e in loader.trace() if e.kind == "request"]
+        assert requests == ["disk-stream"]
+    # With a cursor the layout is read from disk first; the slices come from disk too.
+    with SeriesLoader(Offline(local), disk_cache=disk, cache_namespace="local") as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=7).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        check_all_frames(loader, unc)
+        assert ready_indices(loader)[0] == 7
+        assert {e.detail for e in loader.trace() if e.kind == "request"} == {
+            "disk-metadata",
+            "disk",
+        }
+
+
+class FakeRenderingServer(Delegate):
+    """A local folder that also answers /rendered, /thumbnail and WADO-URI, recording
+    the window each /rendered request carried."""
+
+    def __init__(self, inner: LocalFolderSource) -> None:
+        super().__init__(inner)
+        self.windows: list[tuple[float, float] | None] = []
+        self.lock = threading.Lock()
+
+    def _png(self, ds: Dataset, frame: int, window: tuple[float, float] | None) -> RenderedImage:
+        voi = render.Window(window[0], window[1]) if window else None
+        rgba = render.frame_to_rgba(ds, frame, voi)
+        grey = (rgba[..., 0] * 255 + 0.5).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(grey, "L").save(buffer, format="PNG")
+        return RenderedImage(data=buffer.getvalue(), media_type="image/png", source="rendered")
+
+    def rendered(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None,
+                 *, frame: int | None = None, viewport: Any = None,
+                 window: tuple[float, float] | None = None, quality: Any = None) -> RenderedImage:  # fmt: skip
+        with self.lock:
+            self.windows.append(window)
+        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
+        return self._png(ds, (frame or 1) - 1, window)
+
+    def thumbnail(self, study_uid: str, series_uid: str, sop_uid: str | None = None, *,
+                  viewport: tuple[int, int] = (128, 128)) -> RenderedImage:  # fmt: skip
+        first = self.inner.search_instances(study_uid, series_uid)[0]
+        ds = self.inner.retrieve_instance(study_uid, series_uid, first.sop_instance_uid)
+        return self._png(ds, 0, None)
+
+    def wado_uri(self, study_uid: str, series_uid: str, sop_uid: str, *,
+                 content_type: str = "application/dicom", frame: int | None = None) -> Any:  # fmt: skip
+        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
+        if content_type == "application/dicom":
+            return pydicom.dcmread(io.BytesIO(Path(ds.filename).read_bytes()))
+        return self._png(ds, (frame or 1) - 1, None)
+
+    def retrieve_frames(self, *a: Any, **k: Any) -> Any:
+        raise NotImplementedError
+
+
+def test_https_rendering_sends_the_window_and_refetches_on_change(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    server = FakeRenderingServer(local)
+    unc = study.series["uncompressed"]
+    with SeriesLoader(server, image_rendering="https") as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=5)
+        assert loader.wait_until_idle(WAIT)
+        first = loader.frame(5)
+        assert first is not None and first.server_rendered and first.pixels.dtype == np.uint8
+        assert set(server.windows) == {None} and len(server.windows) == 40
+        assert loader.set_window((500.0, 2000.0))
+        assert loader.wait_until_idle(WAIT)
+        assert server.windows.count((500.0, 2000.0)) == 40
+        second = loader.frame(5)
+        assert second is not None and second.window == (500.0, 2000.0)
+        assert not np.array_equal(first.pixels, second.pixels)
+        order = ready_indices(loader)
+        assert len(order) == 80 and order[40] == 5  # after the change, the visible slice first
+        assert order.count(5) == 2  # each slice re-fetched exactly once
+        rgba = loader.rgba(5)
+        assert rgba is not None and rgba.shape == (64, 64, 4)
+
+
+def test_wado_rendering_fetches_instances_one_by_one(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    with SeriesLoader(FakeRenderingServer(local), image_rendering="wado") as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
+        assert loader.wait_until_idle(WAIT)
+        kinds = [e.detail for e in loader.trace() if e.kind == "request"]
+        assert kinds.count("wado-uri") == 40 and "stream" not in kinds
+        check_all_frames(loader, unc)
+
+
+@pytest.mark.parametrize("protocol", ["wadors", "wado", "https"])
+def test_thumbnails_by_each_protocol(
+    local: LocalFolderSource, study: phantom.StudyManifest, protocol: str
+) -> None:
+    unc = study.series["uncompressed"]
+    with SeriesLoader(FakeRenderingServer(local), thumbnail_rendering=protocol) as loader:
+        loader.open_study(study.study_uid).result(WAIT)
+        image = loader.request_thumbnail(unc.series_uid, size=(32, 32)).result(WAIT)
+        assert image.shape == (32, 32, 4) and image.dtype == np.float32
+        assert image.flags.c_contiguous
+        assert events_until(loader, lambda e, _: isinstance(e, ThumbnailReady))
+        if protocol == "wadors":
+            # The middle instance, rendered here: its slice code says which it is.
+            assert phantom.read_slice_code(image, (64, 64)) == len(unc.sop_uids) // 2
+
+
+def test_shutdown_mid_load_leaves_no_thread(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    before = loader_threads()
+    loader = SeriesLoader(local, workers=4)
+    assert len(loader_threads() - before) == 4
+    loader.open_series(study.series["uncompressed"].series_uid, study_uid=study.study_uid)
+    loader.request_thumbnail(study.series["multiframe"].series_uid)
+    assert loader.shutdown(timeout=WAIT)
+    assert loader_threads() == before
+    with pytest.raises(RuntimeError):
+        loader.open_series("1.2.3", study_uid=study.study_uid)
+
+
+def test_non_lazy_open_study_fetches_all_metadata_once(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    calls: list[str] = []
+
+    class Counting(Delegate):
+        def study_metadata(self, *a: Any, **k: Any) -> list[Dataset]:
+            calls.append("study")
+            return self.inner.study_metadata(*a, **k)  # type: ignore[no-any-return]
+
+        def series_metadata(self, *a: Any, **k: Any) -> list[Dataset]:
+            calls.append("series")
+            return self.inner.series_metadata(*a, **k)  # type: ignore[no-any-return]
+
+    with SeriesLoader(Counting(local), lazy_load=False) as loader:
+        series = loader.open_study(study.study_uid).result(WAIT)
+        assert {s.series_uid for s in series} == {s.series_uid for s in study.series.values()}
+        for manifest in study.series.values():
+            layout = loader.open_series(manifest.series_uid, cursor=0).result(WAIT)
+            assert len(layout) == manifest.frames
+        assert calls == ["study"]
+        assert loader.wait_until_idle(WAIT)
+        check_all_frames(loader, study.series[next(reversed(study.series))])
+
+
+def test_going_back_to_a_series_is_served_from_memory(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc, multi = study.series["uncompressed"], study.series["multiframe"]
+    with SeriesLoader(local) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        loader.open_series(multi.series_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        layout = loader.open_series(unc.series_uid, cursor=3).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        generation = loader.generation
+        trace = [e for e in loader.trace() if e.generation == generation]
+        assert [e.detail for e in trace if e.kind == "layout"] == ["known"]
+        assert not [e for e in trace if e.kind == "request"]  # nothing fetched again
+        assert len(ready_indices(loader)) == len(layout)
+        check_all_frames(loader, unc)
+
+
+def test_shrinking_the_memory_budget_evicts_far_slices_first(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    with SeriesLoader(local) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        assert all(loader.frame(i) is not None for i in range(40))
+        loader.set_memory_budget(6 * FRAME)
+        assert loader.wait_until_idle(WAIT)
+        assert sorted(i for i in range(40) if loader.frame(i) is not None) == list(range(7, 13))
+        assert loader.cache.nbytes <= 6 * FRAME
+        assert loader.state(30) is SliceState.MISSING
+
+
+def test_an_answer_without_the_asked_slice_fails_instead_of_looping(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    wrong = unc.sop_uids[5]
+
+    class Liar(FlakySource):
+        def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
+            if sop_uid == wrong:  # serves another instance in its place
+                return self.inner.retrieve_instance(study_uid, series_uid, unc.sop_uids[6])  # type: ignore[no-any-return]
+            return self.inner.retrieve_instance(study_uid, series_uid, sop_uid)  # type: ignore[no-any-return]
+
+    with SeriesLoader(Liar(local, {wrong}), retry=FAST_RETRY) as loader:
+        layout = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0).result(
+            WAIT
+        )
+        assert loader.wait_until_idle(WAIT)
+        index = layout.index_of(wrong)
+        assert index is not None and loader.state(index) is SliceState.FAILED
+        failures = [e for e in loader.trace() if e.kind == "error" and e.index == index]
+        assert len(failures) == FAST_RETRY.max_attempts
+        assert sum(loader.frame(i) is not None for i in range(40)) == 39
