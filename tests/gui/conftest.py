@@ -27,9 +27,18 @@ from viewer.settings import forget_secrets
 XVFB_SCREEN = "1280x800x24"
 
 
+@pytest.fixture(scope="session")
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One user cache dir for the session: the demo study is generated once, not per test."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_home: Path
+) -> Iterator[Path]:
     config_dir = tmp_path / "config"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     monkeypatch.setenv("ZHIVA_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("ZHIVA_SECRET_STORE", "file")
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "xdg"))
@@ -148,9 +157,9 @@ def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callabl
         driver = Driver(app, display=xdisplay)
         drivers.append(driver)
         driver.frames_until(lambda: app.servers_page is not None, what="the Servers page")
-        if not kwargs.get("link"):
+        if not kwargs.get("link") and not kwargs.get("demo"):
             # With a link the app navigates by itself (to the study list once signed in);
-            # navigating here would race with it.
+            # navigating here would race with it. The demo opens on the Viewer page.
             app.state.navigate("settings")
         driver.frames(3)
         return driver

@@ -103,7 +103,7 @@ class AppState:
         self.loaded: bool = False
         self.load_error: str | None = None
         #: Shown on the Viewer page until the viewer exists (``--demo``).
-        self.viewer_note = "The image viewer comes in a later version."
+        self.viewer_note = "Open a series from DICOMs to view it here."
         self.studies_note = "The study list comes in a later version."
         self.exit_requested = False
         #: Set by the Servers page model: true while an edit would be lost by quitting.

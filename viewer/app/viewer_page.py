@@ -1,0 +1,696 @@
+"""The Viewer page: one series drawn from one raw texture, with mouse and key input.
+
+A view over `viewer_state.ViewerState` and a `SeriesLoader`. Each frame `update()`
+(called by the app's loop on the UI thread, before rendering) drains the loader's
+events, turns the input of the frame into state calls (wheel, drags and keys are
+polled: deterministic under manual callback management) and, only when something
+changed, renders the slice on screen into the texture buffer of its size
+(`render.texture.TexturePool`: one raw texture per image size, never one per slice)
+and redraws the drawlist. Zoom and pan change only where the texture is drawn
+(`image_placement`), never the pixels.
+
+A slice that is not in memory is drawn as a placeholder ("Loading…", or "failed —
+retry" after its retries); the previous slice's image is never left on screen under
+the new slice's number.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+import render
+from render.texture import TexturePool, fit_scale, image_placement, screen_to_image, zoom_about
+from viewer.loader import (
+    CachedFrame,
+    FirstImage,
+    FrameFailed,
+    FrameReady,
+    LoaderError,
+    SeriesLoader,
+    SeriesOpened,
+    SeriesProgress,
+    SliceState,
+    to_rgba,
+)
+
+from .fonts import Fonts
+from .state import AppState
+from .theme import MUTED, Themes
+from .viewer_state import PRESET_KEYS, SeriesText, SlotState, ViewerState, tag_rows
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+__all__ = ["CANVAS", "ViewerPage"]
+
+log = logging.getLogger("viewer.app")
+
+ROOT = "viewer/root"
+CANVAS = "viewer/canvas"
+BANNER = "viewer/banner"
+PROGRESS = "viewer/progress"
+TAGS = "viewer/tags"
+_OVERLAY = (230, 230, 120, 255)
+_PLACEHOLDER = (160, 160, 160, 255)
+_MARGIN = 8
+#: Room under the canvas for the status bar of the shell.
+_BOTTOM = 44
+_WHEEL_ZOOM = 1.15
+# dearpygui 2.3 keeps mvKey_Prior/Next at GLFW's codes (266/267) while its keys are
+# ImGuiKey values now: PageUp/PageDown are 517/518 (between Up 515... and Home 519).
+_KEY_PAGE_UP = 517
+_KEY_PAGE_DOWN = 518
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def series_text(ds: Dataset) -> SeriesText:
+    """Overlay text of a series from one of its headers."""
+    date = _text(ds, "StudyDate")
+    if len(date) == 8 and date.isdigit():
+        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    number = _text(ds, "SeriesNumber")
+    description = _text(ds, "SeriesDescription")
+    return SeriesText(
+        patient=_text(ds, "PatientName").replace("^", " ").strip(),
+        patient_id=_text(ds, "PatientID"),
+        study=_text(ds, "StudyDescription"),
+        study_date=date,
+        series=" ".join(p for p in (f"#{number}" if number else "", description) if p),
+        modality=_text(ds, "Modality"),
+    )
+
+
+class ViewerPage:
+    """Builds the Viewer page into `parent` and keeps it in step with the loader."""
+
+    def __init__(
+        self,
+        state: ViewerState,
+        app: AppState,
+        parent: int | str,
+        themes: Themes,
+        fonts: Fonts,
+        *,
+        open_settings: Callable[[], None] | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        self.state = state
+        self.app = app
+        self.parent = parent
+        self.themes = themes
+        self.fonts = fonts
+        self._open_settings = open_settings or (lambda: app.navigate("settings"))
+        self.loader: SeriesLoader | None = None
+        self.export_dir = export_dir
+        self.pool = TexturePool()
+        self.luts = render.LUTCache()
+        self._pixels_dirty = True
+        self._draw_dirty = True
+        self._size = (1.0, 1.0)
+        self._slot: SlotState = "loading"
+        #: (rows, columns) of the texture holding the slice on screen, None if none.
+        self._shown: tuple[int, int] | None = None
+        #: The series' first image to arrive, shown (without a slice number) until the
+        #: layout says where it belongs.
+        self._first: CachedFrame | None = None
+        #: What the header of the slice on screen adds to the overlays: orientation
+        #: letters, pixel spacing (mm, columns then rows) and the lossy mark.
+        self._edges: render.EdgeLabels | None = None
+        self._spacing: tuple[float, float] | None = None
+        self._lossy: str | None = None
+        self._drag: int | None = None
+        self._last_mouse = (0.0, 0.0)
+        self._moved = False
+        self._wheel = 0.0
+        self._disconnect: Callable[[], None] | None = None
+        self._handlers: int | str | None = None
+        self.rendered_slices = 0
+
+    # -- building ---------------------------------------------------------------------
+
+    def build(self) -> None:
+        with dpg.group(tag=ROOT, parent=self.parent):
+            with dpg.group(tag=BANNER, horizontal=True, show=False):
+                dpg.add_text("", tag="viewer/banner/text", color=MUTED)
+                dpg.add_button(
+                    label="Open Settings", tag="viewer/banner/settings", callback=self._settings
+                )
+            with dpg.group(horizontal=True, tag="viewer/toolbar"):
+                dpg.add_button(label="Fit (F)", tag="viewer/fit", callback=self.state.fit)
+                dpg.add_button(label="Reset (R)", tag="viewer/reset", callback=self.state.reset)
+                dpg.add_button(
+                    label="Invert (I)", tag="viewer/invert", callback=self.state.toggle_invert
+                )
+                for digit, name in PRESET_KEYS.items():
+                    window = render.ct_preset(name)
+                    dpg.add_button(
+                        label=f"{name.capitalize()} ({digit})",
+                        tag=f"viewer/preset/{name}",
+                        callback=_preset_action(self.state, name, (window.center, window.width)),
+                    )
+                dpg.add_button(label="Tags", tag="viewer/tags/open", callback=self.show_tags)
+                dpg.add_button(label="Export PNG", tag="viewer/export", callback=self.export)
+                dpg.add_checkbox(
+                    label="with patient details", tag="viewer/export/patient", default_value=False
+                )
+                dpg.add_progress_bar(tag=PROGRESS, default_value=0.0, width=-1, show=False)
+            dpg.add_drawlist(400, 300, tag=CANVAS)
+        with dpg.window(
+            tag=TAGS, label="DICOM tags", show=False, width=640, height=480, pos=(80, 80)
+        ):
+            dpg.add_input_text(
+                tag="viewer/tags/filter", hint="Filter by tag, name or value", width=-1,
+                callback=lambda sender, value: self._fill_tags(value),
+            )  # fmt: skip
+            with dpg.table(
+                tag="viewer/tags/table", header_row=True, scrollY=True, resizable=True,
+                borders_innerH=True, policy=dpg.mvTable_SizingStretchProp,
+            ):  # fmt: skip
+                for label in ("Tag", "Name", "VR", "Value"):
+                    dpg.add_table_column(label=label)
+        with dpg.handler_registry() as handlers:
+            dpg.add_mouse_wheel_handler(callback=self._on_wheel)
+        self._handlers = handlers
+        self._disconnect = self.state.changed.connect(self._on_change)
+        self._on_change("progress")
+        self.set_banner(self.state.banner)
+
+    def export(self, sender: object = None, app_data: object = None) -> Path | None:
+        """Write the slice on screen as a PNG (patient details only if ticked)."""
+        if self._shown is None:
+            self.app.notify("warning", "There is no image on screen to export.")
+            return None
+        from .export import export_png
+
+        if self.export_dir is None:
+            import platformdirs
+
+            self.export_dir = Path(platformdirs.user_pictures_dir()) / "Zhiva Viewer"
+        patient = bool(dpg.get_value("viewer/export/patient"))
+        corners = self.state.overlays(patient=patient)
+        # The value under the pointer is about the screen, not the exported image.
+        corners["bottom_right"] = [x for x in corners["bottom_right"] if x != self.state.probe]
+        rgba = self.pool.buffer(*self._shown)
+        path = self.export_dir / f"zhiva-slice-{self.state.index + 1:04d}.png"
+        try:
+            export_png(rgba, corners, path)
+        except OSError as exc:
+            self.app.notify("error", f"The PNG could not be written: {exc}")
+            return None
+        self.app.notify("success", f"Exported {path}")
+        return path
+
+    def show_tags(self) -> None:
+        """The tag browser for the instance on screen."""
+        dpg.configure_item(TAGS, show=True)
+        self._fill_tags(dpg.get_value("viewer/tags/filter") or "")
+
+    def current_header(self) -> Dataset | None:
+        loader = self.loader
+        layout = loader.layout if loader is not None else None
+        if layout is None or not self.state.count:
+            return self._first.header if self._first is not None else None
+        return layout.header(self.state.index)
+
+    def _fill_tags(self, filter_text: str) -> None:
+        table = "viewer/tags/table"
+        dpg.delete_item(table, children_only=True, slot=1)
+        header = self.current_header()
+        if header is None:
+            return
+        for row in tag_rows(header, filter_text)[:2000]:
+            with dpg.table_row(parent=table):
+                dpg.add_text("  " * row.depth + row.tag)
+                dpg.add_text(row.name)
+                dpg.add_text(row.vr)
+                dpg.add_text(row.value)
+
+    def teardown(self) -> None:
+        if self._disconnect is not None:
+            self._disconnect()
+            self._disconnect = None
+        for tag in (ROOT, TAGS, self._handlers):
+            if tag is not None and dpg.does_item_exist(tag):
+                dpg.delete_item(tag)
+        self._handlers = None
+        self.pool.release()
+
+    def set_banner(self, text: str | None) -> None:
+        self.state.banner = text
+        if dpg.does_item_exist(BANNER):
+            dpg.configure_item(BANNER, show=bool(text))
+            dpg.set_value("viewer/banner/text", text or "")
+
+    def _settings(self) -> None:
+        self._open_settings()
+
+    # -- series -----------------------------------------------------------------------
+
+    def show_series(
+        self, loader: SeriesLoader, series_uid: str, study_uid: str, *, cursor: int | None = None
+    ) -> None:
+        """Open a series of `loader`'s source; the page shows it as it arrives.
+
+        Without `cursor` the first image to arrive is shown at once; with one the
+        loader fetches the layout first (scrollable sooner on a large series).
+        """
+        self.loader = loader
+        self._first = None
+        # Reset without moving the loader's cursor: a cursor set before the layout is
+        # known would make the loader wait for it instead of showing the first arrival.
+        self.state.on_cursor = lambda index: None
+        self.state.open_series(0, SeriesText())
+        self.state.set_progress(0.0, "Opening the series…")
+        loader.open_series(series_uid, study_uid=study_uid, cursor=cursor)
+        self.state.on_cursor = loader.set_cursor
+
+    def handle(self, event: object) -> None:
+        """One event of this page's loader (the app drains the queue, once per frame)."""
+        loader = self.loader
+        if loader is None:
+            return
+        if isinstance(event, FirstImage):
+            if event.generation == loader.generation and not self.state.count:
+                self._first = event.image
+                self._pixels_dirty = True
+        elif isinstance(event, SeriesOpened):
+            if event.generation != loader.generation:
+                return
+            self._first = None
+            layout = event.layout
+            text = series_text(layout.header(event.cursor)) if len(layout) else SeriesText()
+            self.state.open_series(len(layout), text, index=event.cursor)
+            self._progress(loader.progress())
+        elif isinstance(event, FrameReady | FrameFailed):
+            if event.generation != loader.generation:
+                return
+            if event.index == self.state.index:
+                self._pixels_dirty = True
+            self._progress(event.progress)
+        elif isinstance(event, LoaderError):
+            self.app.notify("error", event.message)
+
+    def _progress(self, progress: SeriesProgress | None) -> None:
+        if progress is None or progress.total is None:
+            return
+        if progress.complete and not progress.failed:
+            self.state.set_progress(None)
+            return
+        label = f"{progress.retrieved}/{progress.total}"
+        if progress.failed:
+            label += f", {progress.failed} failed"
+        self.state.set_progress(progress.fraction, label)
+
+    # -- state -> widgets -------------------------------------------------------------
+
+    def _on_change(self, topic: str) -> None:
+        if topic == "progress":
+            shown = self.state.progress
+            if dpg.does_item_exist(PROGRESS):
+                dpg.configure_item(PROGRESS, show=shown is not None)
+                if shown is not None:
+                    dpg.set_value(PROGRESS, shown[0])
+                    dpg.configure_item(PROGRESS, overlay=shown[1])
+            return
+        self._pixels_dirty = True
+        self._draw_dirty = True
+        if topic in ("slice", "series") and self._tags_shown():
+            self._fill_tags(dpg.get_value("viewer/tags/filter") or "")
+
+    def _tags_shown(self) -> bool:
+        return bool(dpg.does_item_exist(TAGS) and dpg.is_item_shown(TAGS))
+
+    # -- the frame --------------------------------------------------------------------
+
+    def update(self) -> None:
+        """Once per frame on the UI thread, before rendering."""
+        loader = self.loader
+        self._fit_canvas()
+        if self.app.page == "viewer" and loader is not None:
+            self._input()
+        if self._pixels_dirty:
+            self._pixels_dirty = False
+            self._render_slice()
+            self._draw_dirty = True
+        if self._draw_dirty:
+            self._draw_dirty = False
+            self._draw()
+
+    def _fit_canvas(self) -> None:
+        if not dpg.is_item_shown(CANVAS):
+            return
+        x, y = dpg.get_item_rect_min(CANVAS)
+        # The page's scrolling parent ends above the status bar; a canvas reaching
+        # past it would give the page a scrollbar.
+        # (A child window has no rect in dearpygui: the status bar below it does.)
+        # The window's padding on the right equals the canvas's left offset.
+        width = max(64, dpg.get_viewport_client_width() - 2 * int(x))
+        bottom = dpg.get_viewport_client_height() - _BOTTOM
+        if dpg.does_item_exist("shell/status"):
+            status_top = dpg.get_item_rect_min("shell/status")[1]
+            if status_top > y:
+                bottom = status_top - _MARGIN
+        height = max(64, int(bottom - y) - _MARGIN)
+        if (width, height) != self._size:
+            self._size = (float(width), float(height))
+            dpg.configure_item(CANVAS, width=width, height=height)
+            self._draw_dirty = True
+
+    def _render_slice(self) -> None:
+        """Render the slice on screen into its texture, or note why there is none."""
+        loader = self.loader
+        state = self.state
+        self._shown = None
+        layout = loader.layout if loader is not None else None
+        if loader is not None and self._first is not None and not state.count:
+            self._render_first(self._first)
+            return
+        if loader is None or layout is None or not state.count:
+            self._slot = "loading"
+            return
+        index = state.index
+        frame = loader.frame(index)
+        if frame is None:
+            self._slot = "failed" if loader.state(index) is SliceState.FAILED else "loading"
+            return
+        try:
+            info = layout.image_info(index)
+            if state.default_window is None:
+                default = render.default_voi(info, frame.pixels)
+                if isinstance(default, render.Window):
+                    state.set_default_window((default.center, default.width))
+            window = state.window
+            voi = None if window is None else render.Window(window[0], max(window[1], 1.0))
+            rows, columns = frame.pixels.shape[:2]
+            buffer = self.pool.buffer(rows, columns)
+            loader.rgba(index, voi, invert=state.invert, lut_cache=self.luts, out=buffer)
+        except Exception as exc:
+            log.exception("slice %d could not be displayed", index)
+            self.app.notify("error", f"Slice {index + 1} could not be displayed: {exc}")
+            self._slot = "failed"
+            return
+        header = layout.header(index)
+        state.set_image(columns, rows, _pixel_aspect(header))
+        state.position = _position(header)
+        self._annotations(header, layout.slices[index].frame)
+        self._shown = (rows, columns)
+        self._slot = "ready"
+        self.rendered_slices += 1
+
+    def placement_scale(self) -> float | None:
+        size = self.state.image_size
+        if size is None or self._shown is None:
+            return None
+        return fit_scale(self._size, size, pixel_aspect=self.state.pixel_aspect) * self.state.zoom
+
+    def _render_first(self, frame: CachedFrame) -> None:
+        """The first arrival, before the layout: drawn with no slice number."""
+        try:
+            info = None if frame.server_rendered else render.image_info(frame.header, frame.frame)
+            if info is not None and self.state.default_window is None:
+                default = render.default_voi(info, frame.pixels)
+                if isinstance(default, render.Window):
+                    self.state.set_default_window((default.center, default.width))
+            window = self.state.window
+            voi = None if window is None else render.Window(window[0], max(window[1], 1.0))
+            rows, columns = frame.pixels.shape[:2]
+            buffer = self.pool.buffer(rows, columns)
+            to_rgba(frame, info, voi, invert=self.state.invert, lut_cache=self.luts, out=buffer)
+        except Exception:
+            log.exception("the first image could not be displayed")
+            self._slot = "loading"
+            return
+        self.state.set_image(columns, rows, _pixel_aspect(frame.header))
+        self._annotations(frame.header, frame.frame)
+        self._shown = (rows, columns)
+        self._slot = "ready"
+        self.rendered_slices += 1
+
+    def _annotations(self, header: Dataset, frame: int) -> None:
+        # Each is optional: a header without the attribute just shows less.
+        try:
+            self._edges = render.patient_orientation_labels(header, frame)
+        except Exception:
+            self._edges = None
+        try:
+            spacing = render.scale_pixel_spacing(header, frame)
+            self._spacing = (
+                None if spacing is None else (spacing.column_spacing, spacing.row_spacing)
+            )
+        except Exception:
+            self._spacing = None
+        try:
+            status = render.lossy_status(header)
+            self._lossy = (status.reason or "LOSSY") if status.lossy else None
+        except Exception:
+            self._lossy = None
+
+    @property
+    def slot(self) -> SlotState:
+        """What the canvas shows for the current slice: its image, or a placeholder."""
+        return self._slot
+
+    def image_box(self) -> tuple[int, int, int, int] | None:
+        """Where the slice's image is drawn, in viewport pixels (tests, screenshots)."""
+        size = self.state.image_size
+        if self._shown is None or size is None:
+            return None
+        placement = image_placement(
+            self._size, size, self.state.zoom, self.state.pan, pixel_aspect=self.state.pixel_aspect
+        )
+        if placement is None:
+            return None
+        x, y = dpg.get_item_rect_min(CANVAS)
+        (x0, y0), (x1, y1) = placement.pmin, placement.pmax
+        return (round(x + x0), round(y + y0), round(x + x1), round(y + y1))
+
+    def _draw(self) -> None:
+        dpg.delete_item(CANVAS, children_only=True)
+        width, height = self._size
+        state = self.state
+        dpg.draw_rectangle(
+            (0, 0), (width, height), color=(0, 0, 0, 255), fill=(0, 0, 0, 255), parent=CANVAS
+        )
+        size = state.image_size
+        if self._shown is not None and size is not None:
+            placement = image_placement(
+                self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
+            )
+            self.pool.draw(CANVAS, self._shown[0], self._shown[1], placement)
+            if placement is not None:
+                self._draw_annotations(placement.pmin, placement.pmax, placement.scale[0])
+        elif self.loader is not None:
+            message = ViewerState.placeholder(self._slot) or ""
+            if state.count:
+                message = f"Slice {state.index + 1}: {message}"
+            dpg.draw_text(
+                (width / 2 - 4 * len(message), height / 2), message,
+                color=_PLACEHOLDER, size=18, parent=CANVAS,
+            )  # fmt: skip
+        line = 18
+        corners = state.overlays(self.placement_scale())
+        for key, lines in corners.items():
+            right = key.endswith("right")
+            bottom = key.startswith("bottom")
+            for n, text in enumerate(lines):
+                y = height - line * (len(lines) - n) - 6 if bottom else 6 + n * line
+                x = width - _text_width(text) - 8 if right else 8
+                dpg.draw_text((x, y), text, color=_OVERLAY, size=16, parent=CANVAS)
+
+    def _draw_annotations(
+        self, pmin: tuple[float, float], pmax: tuple[float, float], scale_x: float
+    ) -> None:
+        width, height = self._size
+        edges = self._edges
+        if edges is not None:
+            mid_x, mid_y = (pmin[0] + pmax[0]) / 2, (pmin[1] + pmax[1]) / 2
+            for text, (x, y) in (
+                (edges.left, (pmin[0] + 6, mid_y - 8)),
+                (edges.right, (pmax[0] - 6 - _text_width(edges.right), mid_y - 8)),
+                # At the very edges: the middle of the image is for the image.
+                (edges.top, (mid_x - _text_width(edges.top) / 2, pmin[1] + 2)),
+                (edges.bottom, (mid_x - _text_width(edges.bottom) / 2, pmax[1] - 20)),
+            ):
+                if text:
+                    dpg.draw_text((x, y), text, color=_OVERLAY, size=16, parent=CANVAS)
+        if self._spacing is not None and self._spacing[0] > 0:
+            bar = ViewerState.scale_bar(scale_x / self._spacing[0], width / 5)
+            if bar is not None:
+                mm, length = bar
+                # Right of the bottom orientation letter, clear of the corner text.
+                x0, y = width / 2 + 30, height - 14
+                dpg.draw_line((x0, y), (x0 + length, y), color=_OVERLAY, thickness=2, parent=CANVAS)
+                label = f"{mm / 10:g} cm" if mm >= 10 else f"{mm:g} mm"
+                dpg.draw_text(
+                    (x0 + (length - _text_width(label)) / 2, y - 20), label,
+                    color=_OVERLAY, size=16, parent=CANVAS,
+                )  # fmt: skip
+        if self._lossy:
+            text = "LOSSY"
+            dpg.draw_text(
+                ((width - _text_width(text)) / 2, 6), text, color=(255, 90, 90, 255), size=18,
+                parent=CANVAS,
+            )  # fmt: skip
+
+    # -- input ------------------------------------------------------------------------
+
+    def _on_wheel(self, sender: object, delta: float) -> None:
+        self._wheel += float(delta)
+
+    def _mouse(self) -> tuple[float, float]:
+        mx, my = dpg.get_mouse_pos(local=False)
+        x, y = dpg.get_item_rect_min(CANVAS)
+        return (mx - x, my - y)
+
+    def _over_canvas(self, point: tuple[float, float]) -> bool:
+        return 0 <= point[0] < self._size[0] and 0 <= point[1] < self._size[1]
+
+    def _input(self) -> None:
+        state = self.state
+        point = self._mouse()
+        # Not through the tag browser or a dialog floating over the image.
+        covered = self._tags_shown() and dpg.is_item_hovered(TAGS)
+        over = self._over_canvas(point) and self.app.confirmation is None and not covered
+        wheel, self._wheel = self._wheel, 0.0
+        ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
+        if wheel and over:
+            if ctrl:
+                self._zoom_at(point, state.zoom * _WHEEL_ZOOM ** math.copysign(1, wheel))
+            else:
+                # Wheel up (away from the user) goes back towards the first slice.
+                state.scroll(-int(math.copysign(1, wheel)))
+        self._drags(point, over)
+        self._keys()
+        self._probe(point if over else None)
+
+    def _zoom_at(self, point: tuple[float, float], zoom: float) -> None:
+        state = self.state
+        size = state.image_size
+        if size is None:
+            return
+        zoom = max(0.1, min(40.0, zoom))
+        pan = zoom_about(
+            point, self._size, size, state.zoom, state.pan, zoom, pixel_aspect=state.pixel_aspect
+        )
+        state.set_zoom(zoom, pan)
+
+    def _drags(self, point: tuple[float, float], over: bool) -> None:
+        buttons = (dpg.mvMouseButton_Left, dpg.mvMouseButton_Right, dpg.mvMouseButton_Middle)
+        if self._drag is None:
+            for button in buttons:
+                if over and dpg.is_mouse_button_down(button):
+                    self._drag, self._last_mouse, self._moved = button, point, False
+                    break
+            return
+        if not dpg.is_mouse_button_down(self._drag):
+            clicked = self._drag == dpg.mvMouseButton_Left and not self._moved
+            if clicked and self._slot == "failed" and self.loader is not None:
+                self.loader.retry(self.state.index)
+            self._drag = None
+            return
+        dx, dy = point[0] - self._last_mouse[0], point[1] - self._last_mouse[1]
+        if not (dx or dy):
+            return
+        self._moved = True
+        self._last_mouse = point
+        if self._drag == dpg.mvMouseButton_Left:
+            self.state.drag_window(dx, dy)
+        elif self._drag == dpg.mvMouseButton_Right:
+            centre = (self._size[0] / 2, self._size[1] / 2)
+            self._zoom_at(centre, self.state.zoom * math.exp(-dy / 200))
+        else:
+            self.state.pan_by(dx, dy)
+
+    def _keys(self) -> None:
+        state = self.state
+        actions: list[tuple[int, Callable[[], None]]] = [
+            (dpg.mvKey_Up, lambda: state.scroll(-1)),
+            (dpg.mvKey_Left, lambda: state.scroll(-1)),
+            (dpg.mvKey_Down, lambda: state.scroll(1)),
+            (dpg.mvKey_Right, lambda: state.scroll(1)),
+            (_KEY_PAGE_UP, lambda: state.page(-1)),
+            (_KEY_PAGE_DOWN, lambda: state.page(1)),
+            (dpg.mvKey_Home, state.first),
+            (dpg.mvKey_End, state.last),
+            (dpg.mvKey_I, state.toggle_invert),
+            (dpg.mvKey_R, state.reset),
+            (dpg.mvKey_F, state.fit),
+        ]
+        for digit, name in PRESET_KEYS.items():
+            key = getattr(dpg, f"mvKey_{digit}")
+            window = render.ct_preset(name)
+            actions.append((key, _preset_action(state, name, (window.center, window.width))))
+        for key, action in actions:
+            if dpg.is_key_pressed(key):
+                action()
+
+    def _probe(self, point: tuple[float, float] | None) -> None:
+        text = ""
+        loader, size, shown = self.loader, self.state.image_size, self._shown
+        if point is not None and loader is not None and size is not None and shown is not None:
+            state = self.state
+            column, row = screen_to_image(
+                point, self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
+            )
+            frame = loader.frame(state.index)
+            layout = loader.layout
+            inside = 0 <= column < size[0] and 0 <= row < size[1]
+            if frame is not None and layout is not None and inside and frame.pixels.ndim == 2:
+                stored = frame.pixels[int(row), int(column)]
+                info = layout.image_info(state.index)
+                # In modality units (HU for CT), not stored values.
+                value = float(
+                    render.apply_modality(np.asarray([stored]), info.modality).reshape(-1)[0]
+                )
+                unit = "HU" if state.text.modality == "CT" else "value"
+                text = f"{unit} {value:.0f} ({int(column)}, {int(row)})"
+        if text != self.state.probe:
+            self.state.probe = text
+            self._draw_dirty = True
+
+
+def _preset_action(
+    state: ViewerState, name: str, window: tuple[float, float]
+) -> Callable[[], None]:
+    return lambda: state.apply_preset(name, window)
+
+
+def _text_width(text: str) -> float:
+    size = dpg.get_text_size(text)
+    if size is None or not size[0]:
+        return 9.0 * len(text)  # before the font is loaded: a generous estimate
+    return float(size[0])
+
+
+def _pixel_aspect(ds: Dataset) -> float:
+    spacing = ds.get("PixelSpacing")
+    try:
+        row, column = float(spacing[0]), float(spacing[1])
+    except (TypeError, ValueError, IndexError):
+        return 1.0
+    return row / column if row > 0 and column > 0 else 1.0
+
+
+def _position(ds: Dataset) -> str:
+    location = ds.get("SliceLocation")
+    if location is not None:
+        try:
+            return f"Z {float(location):.1f} mm"
+        except (TypeError, ValueError):
+            return ""
+    position = ds.get("ImagePositionPatient")
+    try:
+        return f"Z {float(position[2]):.1f} mm"
+    except (TypeError, ValueError, IndexError):
+        return ""
