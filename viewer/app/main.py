@@ -270,8 +270,7 @@ class App:
 
         client, plain = clients
         self._clients.extend({id(c): c for c in clients}.values())
-        loader = SeriesLoader.for_client(client)
-        lower_loader_priority()
+        loader = SeriesLoader.for_client(client, worker_niceness=LOADER_NICENESS)
         self.loaders.append(loader)
         self.server_loader = loader
 
@@ -355,8 +354,9 @@ class App:
 
         self.demo_study = demo
         # Made here, on the UI thread, so an app closed meanwhile leaves no threads.
-        loader = SeriesLoader(LocalFolderSource(demo.root), owns_source=True)
-        lower_loader_priority()
+        loader = SeriesLoader(
+            LocalFolderSource(demo.root), owns_source=True, worker_niceness=LOADER_NICENESS
+        )
         self.loaders.append(loader)
         page = self.ensure_viewer_page()
         page.set_banner(DEMO_BANNER)
@@ -413,28 +413,6 @@ class App:
 #: median frame while a 512x512 series streams drops from ~37 ms to ~20 ms (the load
 #: takes ~1.6 s instead of ~0.9 s); the UI thread, not the prefetch, is what users see.
 LOADER_NICENESS = 10
-
-
-def lower_loader_priority() -> None:
-    """Best effort: lower the OS priority of the loaders' worker threads (Linux).
-
-    The threads are found by the name the loader's pool gives them; this belongs in
-    the loader's pool itself (see the report of issue 8), here until it is.
-    """
-    import os
-    import threading
-
-    setpriority = getattr(os, "setpriority", None)
-    if setpriority is None or not sys.platform.startswith("linux"):
-        return
-    for thread in threading.enumerate():
-        if thread.name.startswith("series-loader") and thread.native_id:
-            try:
-                current = os.getpriority(os.PRIO_PROCESS, thread.native_id)
-                if current < LOADER_NICENESS:
-                    setpriority(os.PRIO_PROCESS, thread.native_id, LOADER_NICENESS)
-            except OSError:
-                pass
 
 
 #: Series without a thumbnail request (nothing to draw).

@@ -132,6 +132,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         retry: RetryPolicy = LOADER_RETRY,
         results: queue.Queue[LoaderEvent] | None = None,
         owns_source: bool = False,
+        worker_niceness: int = 0,
     ) -> None:
         for name, value in (
             ("image_rendering", image_rendering),
@@ -177,7 +178,12 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         self._singles_while_streaming = max(1, self.workers - 2)
         self._decode_backlog = DECODE_BACKLOG_PER_WORKER * self.workers
         self._pool = WorkerPool(
-            self.workers, self._cond, self._take, self._report, name="series-loader"
+            self.workers,
+            self._cond,
+            self._take,
+            self._report,
+            name="series-loader",
+            niceness=worker_niceness,
         )
 
     @classmethod

@@ -13,6 +13,8 @@ of killing the thread, and `stop` joins every thread.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ class WorkerPool:
         on_error: Callable[[BaseException], None],
         *,
         name: str = "loader",
+        niceness: int = 0,
     ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one thread")
@@ -43,6 +46,7 @@ class WorkerPool:
         self._take = take
         self._on_error = on_error
         self._stopping = False
+        self._niceness = niceness
         #: Workers running a job now; read and written under the condition.
         self.busy = 0
         self._threads = [
@@ -56,7 +60,19 @@ class WorkerPool:
     def threads(self) -> tuple[threading.Thread, ...]:
         return tuple(self._threads)
 
+    def _lower_priority(self) -> None:
+        """Best effort: run below the UI thread (Linux threads have their own niceness)."""
+        if self._niceness <= 0 or not sys.platform.startswith("linux"):
+            return
+        try:
+            tid = threading.get_native_id()
+            if os.getpriority(os.PRIO_PROCESS, tid) < self._niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, self._niceness)
+        except OSError:
+            pass  # not allowed here: prefetch simply competes with the UI
+
     def _work(self) -> None:
+        self._lower_priority()
         while True:
             with self._cond:
                 while True:
