@@ -1,5 +1,5 @@
-# The two commands of the README, plus the benchmarks.
-.PHONY: run test bench
+# The two commands of the README, plus the benchmarks and the binaries.
+.PHONY: run test bench binary install-desktop
 run:
 	scripts/run.sh
 test:
@@ -7,3 +7,7 @@ test:
 bench:
 	scripts/bootstrap.sh test && .venv/bin/python -m pip install -q -e '.[dev]' && \
 	  .venv/bin/python bench/retrieve.py
+binary:
+	build/build.sh both
+install-desktop:
+	build/install-desktop.sh

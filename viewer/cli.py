@@ -3,8 +3,8 @@
 Every command goes through the same code the GUI uses (`viewer.settings`,
 `net.check_server`); this module only parses arguments and prints. Exit codes: 0
 success, 1 a check or an operation failed (including invalid server fields), 2 bad
-usage, or no display for the GUI (`viewer.app`). The smoke test, which a later issue
-implements, is in the grammar already and says so when used.
+usage, or no display for the GUI (`viewer.app`). ``--smoke PNG`` drives the real app
+over the demo study and checks its own screenshot (the packaged binary's CI check).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from .settings._paths import AppPaths as _AppPaths
 from .settings._secrets import ENV_SECRET_STORE
 
 if TYPE_CHECKING:
+    from .app.main import App
     from .settings import SecretKind, ServerEntry, ServerRegistry
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -74,8 +76,6 @@ $XDG_CONFIG_DIRS), the file in {ENV_SERVERS_FILE}, or the https URL in {ENV_SERV
 {ENV_SECRET_STORE}=file keeps passwords in a 0600 file instead of the OS keyring.
 
 exit codes: 0 success, 1 a check or operation failed, 2 bad usage or no display."""
-
-_NOT_YET = "is not available in this version yet"
 
 
 # --- argument parsing -----------------------------------------------------------------
@@ -213,13 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument(
         "--self-check",
         action="store_true",
-        help="check this installation without opening a window (settings, secrets, TLS)",
+        help="check this installation without opening a window (settings, secrets, TLS, decoders)",
     )
     once.add_argument(
         "--smoke",
         metavar="PNG",
         help="open the demo study, render frames, write a screenshot to PNG, exit 0",
     )
+    # bench/startup_frozen.py: open the window, print when the first frame is rendered
+    # (time.monotonic(), the same clock in every process on Linux), exit. Not for users.
+    once.add_argument("--first-frame-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("link", nargs="?", metavar="LINK", help="a configuration link")
     return parser
 
@@ -619,9 +622,113 @@ def _self_check(paths: _AppPaths) -> int:
         report("pass", "TLS: the operating system's trust store is usable")
     except Exception as exc:  # any failure here is the finding itself
         report("fail", f"TLS trust store: {exc}")
+    _check_assets(report)
+    _check_decoders(report)
+    _check_decoding(report)
     failed = sum(status == "fail" for status, _ in lines)
     print("self-check: " + ("all checks passed." if not failed else f"{failed} check(s) failed."))
     return EXIT_OK if not failed else EXIT_FAILED
+
+
+#: The compressed transfer syntaxes the viewer must decode, by family, in the order the
+#: self-check lists them (the packaged binary is checked against this list).
+SELF_CHECK_SYNTAXES: tuple[tuple[str, str], ...] = (
+    ("JPEG baseline", "1.2.840.10008.1.2.4.50"),
+    ("JPEG extended (12-bit)", "1.2.840.10008.1.2.4.51"),
+    ("JPEG lossless", "1.2.840.10008.1.2.4.57"),
+    ("JPEG lossless SV1", "1.2.840.10008.1.2.4.70"),
+    ("JPEG-LS lossless", "1.2.840.10008.1.2.4.80"),
+    ("JPEG-LS near-lossless", "1.2.840.10008.1.2.4.81"),
+    ("JPEG 2000 lossless", "1.2.840.10008.1.2.4.90"),
+    ("JPEG 2000", "1.2.840.10008.1.2.4.91"),
+    ("HTJ2K lossless", "1.2.840.10008.1.2.4.201"),
+    ("HTJ2K lossless RPCL", "1.2.840.10008.1.2.4.202"),
+    ("HTJ2K", "1.2.840.10008.1.2.4.203"),
+    ("RLE lossless", "1.2.840.10008.1.2.5"),
+)
+
+
+def _check_decoders(report: Callable[[str, str], None]) -> None:
+    """One line per compressed transfer syntax: available or not, and through which plugins."""
+    try:
+        from render import decoder_status
+    except Exception as exc:  # a broken install is the finding itself
+        report("fail", f"pixel decoders: cannot load the renderer: {exc}")
+        return
+    for label, ts in SELF_CHECK_SYNTAXES:
+        status = decoder_status(ts)
+        if status.available:
+            plugins = ", ".join(status.plugins) or "built in"
+            report("pass", f"decoder {label} ({ts}): {plugins}")
+        else:
+            hint = f": {status.install_hint}" if status.install_hint else ""
+            report("fail", f"decoder {label} ({ts}): not available{hint}")
+
+
+def _check_decoding(report: Callable[[str, str], None]) -> None:
+    """Decode a small 12-bit frame of each lossless family: proof the plugins load and run.
+
+    The frames are encoded here (imagecodecs, pydicom's RLE encoder) and must come back
+    bit-exact through `render.decode_frame_bytes`, the path the viewer's loader takes.
+    """
+    try:
+        import imagecodecs
+        import numpy as np
+        from pydicom.pixels.encoders.base import RLELosslessEncoder
+
+        from render import PixelFormat, decode_frame_bytes
+    except Exception as exc:  # a broken install is the finding itself
+        report("fail", f"test decode: cannot load the codecs: {exc}")
+        return
+    rows = columns = 16
+    image = ((np.arange(rows * columns, dtype=np.uint16) * 13) % 4096).reshape(rows, columns)
+    encoders: dict[str, Callable[[], bytes]] = {
+        "JPEG 2000": lambda: bytes(imagecodecs.jpeg2k_encode(image, level=0, codecformat="J2K")),
+        "JPEG-LS": lambda: bytes(imagecodecs.jpegls_encode(image, level=0)),
+        "JPEG lossless": lambda: bytes(imagecodecs.ljpeg_encode(image, bitspersample=12)),
+        "RLE": lambda: bytes(
+            RLELosslessEncoder.encode(
+                image,
+                rows=rows,
+                columns=columns,
+                samples_per_pixel=1,
+                bits_allocated=16,
+                bits_stored=12,
+                pixel_representation=0,
+                photometric_interpretation="MONOCHROME2",
+                number_of_frames=1,
+            )
+        ),
+    }
+    syntaxes = {
+        "JPEG 2000": "1.2.840.10008.1.2.4.90",
+        "JPEG-LS": "1.2.840.10008.1.2.4.80",
+        "JPEG lossless": "1.2.840.10008.1.2.4.70",
+        "RLE": "1.2.840.10008.1.2.5",
+    }
+    fmt = PixelFormat(rows=rows, columns=columns, bits_stored=12)
+    for name, encode in encoders.items():
+        try:
+            decoded = decode_frame_bytes(encode(), fmt, syntaxes[name]).pixels
+            exact = bool(np.array_equal(decoded, image))
+        except Exception as exc:  # the failure is the finding
+            report("fail", f"test decode {name}: {type(exc).__name__}: {exc}")
+            continue
+        if exact:
+            report("pass", f"test decode {name}: a 12-bit frame came back bit-exact")
+        else:
+            report("fail", f"test decode {name}: the decoded frame differs")
+
+
+def _check_assets(report: Callable[[str, str], None]) -> None:
+    from .settings._paths import find_assets_dir
+
+    assets = find_assets_dir()
+    fonts = sorted(assets.glob("fonts/*.[ot]tf")) if assets is not None else []
+    if assets is None or not fonts:
+        report("fail", "assets (fonts, presets): not found; the window falls back to defaults")
+    else:
+        report("pass", f"assets {assets}: {len(fonts)} font file(s)")
 
 
 def _version() -> str:
@@ -635,18 +742,122 @@ def _version() -> str:
 
 def _run_app(args: argparse.Namespace, paths: _AppPaths) -> int:
     if args.version:
-        print(f"zhiva-viewer {_version()}")
+        frozen = " (packaged)" if getattr(sys, "frozen", False) else ""
+        print(f"zhiva-viewer {_version()}{frozen}")
         return EXIT_OK
     if args.self_check:
         return _self_check(paths)
     if args.smoke:
-        print(
-            f"zhiva-viewer: The screenshot smoke test {_NOT_YET}. "
-            "Servers can be set up now: zhiva-viewer servers --help",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _smoke(Path(args.smoke), config_dir=args.config_dir)
+    if args.first_frame_probe:
+        from .app.main import run
+
+        def first_frame(app: App) -> bool:
+            print(f"first-frame {time.monotonic():.6f}", flush=True)
+            return False
+
+        return run(config_dir=args.config_dir, on_frame=first_frame)
     return _run_gui(args, paths)
+
+
+#: The demo slice the smoke test scrolls to (not the first: scrolling is part of it).
+SMOKE_SLICE = 5
+#: Give up when the demo has not been shown and captured by then (first run included).
+SMOKE_TIMEOUT_S = 60.0
+
+
+class _SmokeRun:
+    """`run`'s per-frame hook for ``--smoke``: demo shown -> slice -> screenshot -> stop.
+
+    Each step waits for the app's own state (no sleeps); a state change needs 2 rendered
+    frames before a screenshot shows it (DESIGN.md section 6).
+    """
+
+    def __init__(self, out: Path, *, timeout: float = SMOKE_TIMEOUT_S) -> None:
+        self.out = out
+        self.deadline = time.monotonic() + timeout
+        self.step = "load"
+        self.error: str | None = None
+        self.expected: int | None = None
+        self.box: tuple[int, int, int, int] | None = None
+        self.image_size: tuple[int, int] | None = None
+        self._mark = 0
+        self._settle = 0
+
+    def __call__(self, app: App) -> bool:
+        if time.monotonic() > self.deadline:
+            self.error = f"timed out after {SMOKE_TIMEOUT_S:g} s at step {self.step!r}"
+            return False
+        page = app.viewer_page
+        loader = app.loaders[-1] if app.loaders else None
+        if page is None or loader is None or loader.layout is None or not app.viewer.count:
+            return True
+        target = min(SMOKE_SLICE, app.viewer.count - 1)
+        if self.step == "load":
+            if page.slot == "ready" and loader.frame(target) is not None:
+                self.expected = int(loader.layout.header(target).InstanceNumber) - 1
+                self._mark = page.rendered_slices
+                app.viewer.go(target)
+                self.step = "show"
+        elif self.step == "show":
+            shown = app.viewer.index == target and page.rendered_slices > self._mark
+            if shown and page.slot == "ready" and page.image_box() is not None:
+                self._settle += 1
+                if self._settle >= 2:
+                    self.box = page.image_box()
+                    self.image_size = app.viewer.image_size
+                    self.out.unlink(missing_ok=True)
+                    import dearpygui.dearpygui as dpg
+
+                    dpg.output_frame_buffer(file=str(self.out))
+                    self.step = "capture"
+        elif self.step == "capture":
+            return not (self.out.exists() and self.out.stat().st_size > 0)
+        return True
+
+
+def _smoke(out: Path, *, config_dir: str | None) -> int:
+    """Open the demo study in the real app, show slice SMOKE_SLICE, write a screenshot.
+
+    Settings come from a throw-away directory unless --config-dir names one, so the
+    smoke test never touches the user's servers. Exit 0 when the screenshot shows the
+    expected slice (read back from the phantom's slice code), 2 without a display.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from viewer.app.main import run
+    from viewer.phantom import read_slice_code
+
+    out = out.expanduser().absolute()
+    if not out.parent.is_dir():
+        print(f"error: {out.parent} is not a directory", file=sys.stderr)
+        return EXIT_FAILED
+    smoke = _SmokeRun(out)
+    with tempfile.TemporaryDirectory(prefix="zhiva-smoke-") as scratch:
+        code = run(config_dir=config_dir or scratch, demo=True, on_frame=smoke)
+    if code != EXIT_OK:
+        return code
+    if smoke.error is not None:
+        print(f"smoke: failed: {smoke.error}", file=sys.stderr)
+        return EXIT_FAILED
+    if smoke.step != "capture" or smoke.box is None or smoke.image_size is None:
+        print("smoke: failed: the window closed before the screenshot", file=sys.stderr)
+        return EXIT_FAILED
+    with Image.open(out) as image:
+        pixels = np.asarray(image.convert("RGB").crop(smoke.box))
+    columns, rows = smoke.image_size
+    try:
+        shown = read_slice_code(pixels, source_shape=(rows, columns))
+    except ValueError as exc:
+        print(f"smoke: failed: {out} shows no demo slice: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    x0, y0, x1, y1 = smoke.box
+    print(f"smoke: wrote {out}; image at {x0},{y0},{x1},{y1}; slice code {shown}")
+    if shown != smoke.expected:
+        print(f"smoke: failed: expected slice {smoke.expected}, saw {shown}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:

@@ -79,10 +79,15 @@ def test_bad_usage_exits_2(capsys: CaptureFixture, args: list[str]) -> None:
     assert "error" in err
 
 
-def test_smoke_says_not_yet_and_exits_2(capsys: CaptureFixture) -> None:
-    code, _, err = run(capsys, "--smoke", "out.png")
+def test_smoke_without_a_display_exits_2(
+    capsys: CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # With a display it opens the demo (tests/gui/test_smoke_cli.py).
+    monkeypatch.delenv("DISPLAY", raising=False)
+    code, _, err = run(capsys, "--smoke", str(tmp_path / "out.png"))
     assert code == 2
-    assert "not available in this version yet" in err
+    assert "no X display" in err
+    assert not (tmp_path / "out.png").exists()
 
 
 @pytest.mark.parametrize("args", [[], ["--demo"]])
