@@ -56,6 +56,21 @@ def _linux_os_trust(ctx: ssl.SSLContext) -> None:
         if os.path.isfile(candidate):
             ctx.load_verify_locations(cafile=candidate)
             return
+    # No system store at all (a minimal container, an unusual distribution): the
+    # bundle shipped with httpx (certifi) is better than trusting nothing. It is used
+    # only here, never in addition to a system store the administrator manages.
+    bundle = _bundled_ca_file()
+    if bundle:
+        ctx.load_verify_locations(cafile=bundle)
+
+
+def _bundled_ca_file() -> str:
+    try:
+        import certifi
+    except ImportError:
+        return ""
+    path = certifi.where()
+    return path if os.path.isfile(path) else ""
 
 
 def make_ssl_context(ca_file: str = "") -> ssl.SSLContext:

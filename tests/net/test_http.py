@@ -430,3 +430,28 @@ def test_includefield_list_keeps_its_commas() -> None:
     with client(lambda r: seen.append(r) or json_response(), config=config) as c:
         c.search_studies()
     assert b"includefield=00081030,00080061" in seen[0].url.raw_path
+
+
+def test_without_any_system_store_the_bundled_cas_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl as ssl_module
+
+    import certifi
+
+    from net import _tls
+
+    empty = ssl_module.DefaultVerifyPaths(None, None, "", "", "", "")  # type: ignore[arg-type]
+    monkeypatch.setattr(_tls.ssl, "get_default_verify_paths", lambda: empty)
+    monkeypatch.setattr(_tls, "_CA_FILE_CANDIDATES", ("/nonexistent/ca.pem",))
+    loaded: list[str] = []
+    original = ssl_module.SSLContext.load_verify_locations
+
+    def spy(
+        self: ssl_module.SSLContext, cafile: str | None = None, *a: object, **k: object
+    ) -> None:
+        loaded.append(str(cafile))
+        original(self, cafile, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl_module.SSLContext, "load_verify_locations", spy)
+    ctx = _tls.make_ssl_context()
+    assert loaded == [certifi.where()]
+    assert ctx.cert_store_stats()["x509_ca"] > 50
