@@ -178,6 +178,10 @@ def test_keys_scroll_apply_presets_invert_and_ctrl_wheel_zooms(make_app: MakeApp
     ui.frames_until(lambda: state.zoom > 1.0, what="ctrl+wheel to zoom in")
     assert state.index == 59  # zooming did not scroll
     ui.frames_until(lambda: _ready(ui, 59), what="the last slice drawn")
+    ui.xdotool("key", "space")  # cine: plays on from the last slice, looping to the first
+    ui.frames_until(lambda: state.cine_playing and state.index < 59, what="Space to play")
+    ui.xdotool("key", "space")
+    ui.frames_until(lambda: not state.cine_playing, what="Space to pause")
 
 
 def test_toolbar_buttons_and_the_tag_browser(make_app: MakeApp) -> None:

@@ -180,3 +180,37 @@ def test_overlays_without_patient_details_for_export(tmp_path: Path) -> None:
     with Image.open(path) as image:
         assert image.size == (60, 40) and image.mode == "RGB"
         assert image.getpixel((30, 30)) == (128, 128, 128)
+
+
+def test_cine_follows_the_clock_loops_and_pauses() -> None:
+    from viewer.app.viewer_state import MAX_CINE_FPS, ViewerState
+
+    state = ViewerState()
+    state.open_series(10, SeriesText(), index=7)
+    state.toggle_cine(100.0)
+    assert state.cine_playing
+    state.cine_tick(100.0)
+    assert state.index == 7
+    state.cine_tick(100.0 + 2 / state.cine_fps)  # two frames' worth of time
+    assert state.index == 9
+    state.cine_tick(100.0 + 5 / state.cine_fps)  # past the end: loops
+    assert state.index == 2
+    assert any("Cine 15 fps" in line for line in state.overlays()["bottom_right"])
+    state.set_cine_fps(1000, 200.0)
+    assert state.cine_fps == MAX_CINE_FPS
+    state.toggle_cine(300.0)
+    state.cine_tick(999.0)
+    assert not state.cine_playing and state.index == 2  # paused: the clock moves nothing
+
+
+def test_cine_needs_more_than_one_slice_and_stops_on_a_new_series() -> None:
+    from viewer.app.viewer_state import ViewerState
+
+    state = ViewerState()
+    state.open_series(1, SeriesText())
+    state.toggle_cine(0.0)
+    assert not state.cine_playing
+    state.open_series(5, SeriesText())
+    state.toggle_cine(0.0)
+    state.open_series(5, SeriesText())
+    assert not state.cine_playing

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +44,15 @@ from viewer.loader import (
 from .fonts import Fonts
 from .state import AppState
 from .theme import MUTED, Themes
-from .viewer_state import PRESET_KEYS, SeriesText, SlotState, ViewerState, tag_rows
+from .viewer_state import (
+    MAX_CINE_FPS,
+    MIN_CINE_FPS,
+    PRESET_KEYS,
+    SeriesText,
+    SlotState,
+    ViewerState,
+    tag_rows,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -159,6 +168,22 @@ class ViewerPage:
                         tag=f"viewer/preset/{name}",
                         callback=_preset_action(self.state, name, (window.center, window.width)),
                     )
+                dpg.add_button(
+                    label="Cine (Space)",
+                    tag="viewer/cine",
+                    callback=lambda: self.state.toggle_cine(time.monotonic()),
+                )
+                dpg.add_slider_int(
+                    tag="viewer/cine/fps",
+                    default_value=int(self.state.cine_fps),
+                    min_value=int(MIN_CINE_FPS),
+                    max_value=int(MAX_CINE_FPS),
+                    width=90,
+                    format="%d fps",
+                    callback=lambda s, value: self.state.set_cine_fps(
+                        float(value), time.monotonic()
+                    ),
+                )
                 dpg.add_button(label="Tags", tag="viewer/tags/open", callback=self.show_tags)
                 dpg.add_button(label="Export PNG", tag="viewer/export", callback=self.export)
                 dpg.add_checkbox(
@@ -339,6 +364,7 @@ class ViewerPage:
         self._fit_canvas()
         if self.app.page == "viewer" and loader is not None:
             self._input()
+            self.state.cine_tick(time.monotonic())
         if self._pixels_dirty:
             self._pixels_dirty = False
             self._render_slice()
@@ -626,6 +652,7 @@ class ViewerPage:
             (dpg.mvKey_I, state.toggle_invert),
             (dpg.mvKey_R, state.reset),
             (dpg.mvKey_F, state.fit),
+            (dpg.mvKey_Spacebar, lambda: state.toggle_cine(time.monotonic())),
         ]
         for digit, name in PRESET_KEYS.items():
             key = getattr(dpg, f"mvKey_{digit}")

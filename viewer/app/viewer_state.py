@@ -15,7 +15,10 @@ from typing import Literal
 from .state import Signal
 
 __all__ = [
+    "DEFAULT_CINE_FPS",
+    "MAX_CINE_FPS",
     "MAX_ZOOM",
+    "MIN_CINE_FPS",
     "MIN_ZOOM",
     "PRESET_KEYS",
     "SeriesText",
@@ -27,6 +30,10 @@ __all__ = [
 ]
 
 ViewerTopic = Literal["series", "slice", "view", "progress"]
+
+DEFAULT_CINE_FPS = 15.0
+MIN_CINE_FPS = 1.0
+MAX_CINE_FPS = 60.0
 #: What the loader says about the slice on screen (the page maps `SliceState` to it).
 SlotState = Literal["ready", "loading", "failed"]
 
@@ -128,6 +135,10 @@ class ViewerState:
         self.position = ""
         #: Pixel value under the cursor ("HU -812 (120, 33)"), set by the page.
         self.probe = ""
+        #: Cine: frames per second, and while playing the (time, slice) it started from,
+        #: so the slice shown follows the clock, not the frame rate of the UI.
+        self.cine_fps = DEFAULT_CINE_FPS
+        self._cine_anchor: tuple[float, int] | None = None
         #: Called with the new index on every scroll (the page moves the loader's cursor).
         self.on_cursor: Callable[[int], None] = lambda index: None
 
@@ -135,6 +146,7 @@ class ViewerState:
 
     def open_series(self, count: int, text: SeriesText, *, index: int = 0) -> None:
         """A new series: its slice count, its overlay text, the view reset."""
+        self._cine_anchor = None
         self.count = max(0, count)
         self.text = text
         self.index = self._clamp(index)
@@ -185,6 +197,32 @@ class ViewerState:
 
     def last(self) -> None:
         self.go(self.count - 1)
+
+    # -- cine ---------------------------------------------------------------------------
+
+    @property
+    def cine_playing(self) -> bool:
+        return self._cine_anchor is not None
+
+    def toggle_cine(self, now: float) -> None:
+        """Play or pause the stack as a movie, looping at the end."""
+        self._cine_anchor = None if self.cine_playing or self.count < 2 else (now, self.index)
+        self.changed.emit("view")
+
+    def set_cine_fps(self, fps: float, now: float) -> None:
+        self.cine_fps = max(MIN_CINE_FPS, min(MAX_CINE_FPS, fps))
+        if self._cine_anchor is not None:
+            self._cine_anchor = (now, self.index)  # keep going from here at the new rate
+        self.changed.emit("view")
+
+    def cine_tick(self, now: float) -> None:
+        """Once per frame: show the slice the clock says (frames may be skipped)."""
+        if self._cine_anchor is None or self.count < 2:
+            return
+        started, first = self._cine_anchor
+        # The epsilon keeps an exact multiple of the frame time from rounding down.
+        steps = int(max(0.0, now - started) * self.cine_fps + 1e-9)
+        self.go((first + steps) % self.count)
 
     # -- window / level ------------------------------------------------------------------
 
@@ -286,6 +324,8 @@ class ViewerState:
             bottom_right.append(label)
         if self.invert:
             bottom_right.append("Inverted")
+        if self.cine_playing:
+            bottom_right.append(f"Cine {self.cine_fps:g} fps")
         if scale is not None:
             bottom_right.append(f"Zoom {scale * 100:.0f}%")
         if self.probe:
