@@ -38,21 +38,15 @@ SCROLL_RATE = 30.0  # slices per second
 
 
 def _xvfb() -> subprocess.Popen[bytes] | None:
+    """Use DISPLAY if set, else start a private Xvfb and point DISPLAY at it."""
     if os.environ.get("DISPLAY"):
         return None
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        raise SystemExit("no DISPLAY and no Xvfb (Debian package xvfb)")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        os.environ["DISPLAY"] = ":" + pipe.readline().strip().decode()
+    from tests.support.xvfb import XvfbError, start_xvfb
+
+    try:
+        process, os.environ["DISPLAY"] = start_xvfb()
+    except XvfbError as exc:
+        raise SystemExit(f"no DISPLAY: {exc}") from exc
     return process
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -114,31 +113,16 @@ def _run(code: str, env: dict[str, str], *args: str) -> dict[str, float]:
 
 
 def _display(env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """Use DISPLAY if set, else start a private Xvfb and point `env` at it."""
     if env.get("DISPLAY"):
         return None
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        raise SystemExit("no DISPLAY and no Xvfb (Debian package xvfb)")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        [
-            xvfb,
-            "-displayfd",
-            str(write_fd),
-            "-screen",
-            "0",
-            "1280x800x24",
-            "-nolisten",
-            "tcp",
-            "-noreset",
-        ],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        env["DISPLAY"] = ":" + pipe.readline().strip().decode()
+    sys.path.insert(0, str(REPO))
+    from tests.support.xvfb import XvfbError, start_xvfb
+
+    try:
+        process, env["DISPLAY"] = start_xvfb()
+    except XvfbError as exc:
+        raise SystemExit(f"no DISPLAY: {exc}") from exc
     return process
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,26 +23,9 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "servers-page.png")
     xvfb = None
     if not os.environ.get("DISPLAY"):
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            [
-                shutil.which("Xvfb") or "Xvfb",
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ],
-            pass_fds=(write_fd,),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as pipe:
-            os.environ["DISPLAY"] = ":" + pipe.readline().strip().decode()
+        from tests.support.xvfb import start_xvfb
+
+        xvfb, os.environ["DISPLAY"] = start_xvfb()
     os.environ["ZHIVA_SECRET_STORE"] = "file"
     os.environ["XDG_CONFIG_DIRS"] = "/nonexistent"
     try:

@@ -10,21 +10,17 @@ its own `App` on that context (`make_app`) and deletes its windows afterwards.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import shutil
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gui.driver import Driver
+from tests.support.xvfb import SCREEN as XVFB_SCREEN
+from tests.support.xvfb import XvfbError, start_xvfb
 from viewer.settings import forget_secrets
-
-XVFB_SCREEN = "1280x800x24"
 
 
 @pytest.fixture(scope="session")
@@ -49,44 +45,11 @@ def isolated_env(
     forget_secrets()
 
 
-def _die_with_parent() -> None:
-    # If pytest dies (a crash in C, SIGKILL), the kernel stops Xvfb too (Linux only).
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.fail("Xvfb is not installed (Debian package xvfb; scripts/bootstrap.sh installs it)")
-    read_fd, write_fd = os.pipe()
-    # -displayfd: Xvfb picks a free display number and writes it once it accepts
-    # connections, so there is neither a guessed number nor a readiness poll.
-    process = subprocess.Popen(
-        [
-            xvfb,
-            "-displayfd",
-            str(write_fd),
-            "-screen",
-            "0",
-            XVFB_SCREEN,
-            "-nolisten",
-            "tcp",
-            "-noreset",
-        ],
-        pass_fds=(write_fd,),
-        preexec_fn=_die_with_parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        number = pipe.readline().strip().decode()
-    if not number:
-        process.kill()
-        pytest.fail("Xvfb did not start")
-    return process, f":{number}"
+    try:
+        return start_xvfb(XVFB_SCREEN)
+    except XvfbError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
