@@ -63,3 +63,11 @@ def token_admin(pacs: TestPacs) -> Iterator[TokenServerAdmin]:
     """
     with TokenServerAdmin(pacs.token_server_admin_url) as admin:
         yield admin
+
+
+@pytest.fixture
+def fresh_token_server(token_admin: TokenServerAdmin) -> Iterator[None]:
+    """The shared token server at its defaults before and after the test."""
+    token_admin.reset()
+    yield
+    token_admin.reset()

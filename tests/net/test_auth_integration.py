@@ -7,7 +7,6 @@ refreshes, so every step is deterministic: nothing here sleeps or times anything
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import httpx
 import msgspec
@@ -32,14 +31,7 @@ from net._login import LoopbackLogin, sign_user
 from tests.support.pacs import TestPacs
 from tests.support.token_admin import TokenServerAdmin, play_browser_login
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def clean_token_server(token_admin: TokenServerAdmin) -> Iterator[None]:
-    token_admin.reset()
-    yield
-    token_admin.reset()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_token_server")]
 
 
 def _link(pacs: TestPacs, token: str) -> str:

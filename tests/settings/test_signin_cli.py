@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,7 @@ from tests.support.pacs import TestPacs
 from tests.support.token_admin import TokenServerAdmin
 from viewer.settings import ServerRegistry, resolve_paths
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def clean_token_server(token_admin: TokenServerAdmin) -> Iterator[None]:
-    token_admin.reset()
-    yield
-    token_admin.reset()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_token_server")]
 
 
 def _registry(config_dir: Path) -> ServerRegistry:
