@@ -15,7 +15,7 @@ import dearpygui.dearpygui as dpg
 
 from .fonts import BASE_SIZE, Fonts
 from .state import PAGES, AppState, AppTopic, Page
-from .theme import MUTED, Themes, level_colour
+from .theme import BACKGROUND, MUTED, Themes, level_colour
 
 __all__ = ["Shell"]
 
@@ -67,6 +67,7 @@ class Shell:
                     dpg.bind_item_font(title, self.fonts.heading)
             dpg.add_separator()
             with dpg.child_window(tag="shell/content", height=-status_height, border=False):
+                dpg.bind_item_theme(dpg.last_container(), self.themes.bare)
                 with dpg.group(tag=page_tag("studies"), show=False):
                     dpg.add_text(self.app.studies_note, tag="shell/studies/note", color=MUTED)
                 with dpg.group(tag=page_tag("viewer"), show=False):
@@ -115,6 +116,9 @@ class Shell:
                 )
         dpg.bind_item_theme("shell/confirm/yes", self.themes.danger)
         dpg.set_primary_window(ROOT, True)
+        # The viewport's clear colour is the background (see `Themes.bare`); set after
+        # `set_primary_window`, which resets the window's flags.
+        dpg.configure_item(ROOT, no_background=True)
         self._disconnect = self.app.changed.connect(self._on_change)
         for topic in ("page", "status", "activity", "notice", "confirm"):
             self._on_change(topic)
@@ -137,6 +141,10 @@ class Shell:
 
     def _on_change(self, topic: AppTopic) -> None:
         if topic == "page":
+            # Images are seen against black; the Viewer's canvas draws no background.
+            dpg.set_viewport_clear_color(
+                (0, 0, 0, 255) if self.app.page == "viewer" else (*BACKGROUND, 255)
+            )
             for page, _ in PAGES:
                 current = page == self.app.page
                 dpg.configure_item(page_tag(page), show=current)

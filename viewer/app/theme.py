@@ -72,6 +72,8 @@ class Themes:
     primary: int | str
     nav_current: int | str
     danger: int | str
+    #: A child window that draws no background of its own (see `create_themes`).
+    bare: int | str
 
 
 def _disabled(component: int) -> None:
@@ -154,5 +156,11 @@ def create_themes(scale: float = 1.0) -> Themes:
             dpg.add_theme_color(dpg.mvThemeCol_ButtonHovered, (146, 56, 50))
             dpg.add_theme_color(dpg.mvThemeCol_ButtonActive, (168, 64, 58))
         _disabled(dpg.mvButton)
+    # Every filled rectangle costs a full pass over its pixels, and with a software GL
+    # (llvmpipe, as on many VMs and remote desktops) one full-window fill cost ~2.5 ms
+    # per frame. Containers that cover the window therefore draw nothing (ImGui skips a
+    # fill whose alpha is 0) and the viewport's clear colour is their background.
+    with dpg.theme() as bare, dpg.theme_component(dpg.mvAll):
+        dpg.add_theme_color(dpg.mvThemeCol_ChildBg, (0, 0, 0, 0))
     dpg.bind_theme(app)
-    return Themes(app=app, primary=primary, nav_current=nav_current, danger=danger)
+    return Themes(app=app, primary=primary, nav_current=nav_current, danger=danger, bare=bare)

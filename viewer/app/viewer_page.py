@@ -505,9 +505,8 @@ class ViewerPage:
         dpg.delete_item(CANVAS, children_only=True)
         width, height = self._size
         state = self.state
-        dpg.draw_rectangle(
-            (0, 0), (width, height), color=(0, 0, 0, 255), fill=(0, 0, 0, 255), parent=CANVAS
-        )
+        # No background rectangle: the viewport is cleared to black while this page is
+        # shown (a canvas-sized fill was 2.6 ms of a 12 ms frame with a software GL).
         size = state.image_size
         if self._shown is not None and size is not None:
             placement = image_placement(
