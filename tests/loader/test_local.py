@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,44 @@ def test_skips_what_is_not_dicom_and_rescans(tmp_path: Path, study_root: Path) -
     (folder / "sub" / "one.dcm").write_bytes(first.read_bytes())
     assert source.rescan() == 1
     assert len(source.search_studies()) == 1
+
+
+def test_open_files_and_folders_together(
+    small_study: phantom.StudyManifest, tmp_path: Path
+) -> None:
+    unc = small_study.series["uncompressed"]
+    mf = small_study.series["multiframe"]
+    junk = tmp_path / "readme.txt"
+    junk.write_text("not DICOM")
+    # Two files of one series, a whole other series' folder, a file twice, junk.
+    picked = [unc.paths[3], unc.paths[1], mf.paths[0].parent, unc.paths[1], junk]
+    source = LocalFolderSource(picked)
+    (study,) = source.search_studies()
+    assert study.study_uid == small_study.study_uid
+    assert study.instance_count == 2 + len(mf.paths)
+    assert source.skipped == 1
+    series = {s.series_uid: s.instance_count for s in source.search_series(study.study_uid)}
+    assert series == {unc.series_uid: 2, mf.series_uid: len(mf.paths)}
+    # Files of the study for "Store on server": series by number, then instance order.
+    files = source.files(small_study.study_uid)
+    numbers = {v: s.series_number for v, s in small_study.series.items()}
+    first = unc if numbers["uncompressed"] < numbers["multiframe"] else mf
+    assert files[0] in first.paths
+    assert source.files(small_study.study_uid, unc.series_uid) == [unc.paths[1], unc.paths[3]]
+    with pytest.raises(NotFound):
+        source.files("1.2.3.4")
+    common = Path(os.path.commonpath([unc.paths[0], mf.paths[0], junk]))
+    assert source.server == f"4 files and folders in {common}"
+    assert LocalFolderSource(unc.paths[:2]).server == f"2 files in {unc.paths[0].parent}"
+    assert LocalFolderSource(unc.paths[0]).server == str(unc.paths[0])
+    with pytest.raises(ValueError, match="at least one"):
+        LocalFolderSource([])
+
+
+def test_a_folder_without_dicom_counts_what_it_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("hello")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.bin").write_bytes(b"\0" * 400)
+    source = LocalFolderSource(tmp_path)
+    assert source.search_studies() == []
+    assert source.skipped == 2

@@ -17,7 +17,7 @@ import fnmatch
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -94,11 +94,20 @@ def _matches(pattern: str, *values: str) -> bool:
 
 
 class LocalFolderSource:
-    """DICOM files under `root` (recursively) as studies, series and instances."""
+    """DICOM files under `root` (recursively) as studies, series and instances.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self.server = str(self.root)
+    `root` is a folder or a file, or several of them (File > Open files).
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> None:
+        paths = [root] if isinstance(root, str | os.PathLike) else list(root)
+        if not paths:
+            raise ValueError("LocalFolderSource needs at least one folder or file")
+        self.roots = tuple(dict.fromkeys(Path(p) for p in paths))
+        self.root = self.roots[0]
+        self.server = describe_paths(self.roots)
+        #: Files the last scan passed over (not DICOM, a DICOMDIR, unreadable).
+        self.skipped = 0
         self._lock = threading.Lock()
         self._instances: dict[str, _Instance] | None = None
 
@@ -110,9 +119,13 @@ class LocalFolderSource:
         studies: dict[str, StudySummary] = {}
         series: dict[str, SeriesSummary] = {}
         counts: dict[str, int] = {}
-        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+        skipped = 0
+        for path in _files(self.roots):
             instance = self._index_file(path, studies, series)
-            if instance is None or instance.sop_uid in found:
+            if instance is None:
+                skipped += 1
+                continue
+            if instance.sop_uid in found:
                 continue
             found[instance.sop_uid] = instance
             counts[instance.series_uid] = counts.get(instance.series_uid, 0) + 1
@@ -127,6 +140,7 @@ class LocalFolderSource:
         }
         with self._lock:
             self._instances = final
+            self.skipped = skipped
         return len(final)
 
     def _index_file(
@@ -320,6 +334,27 @@ class LocalFolderSource:
         ]
         return _page(summaries, limit, offset)
 
+    def files(self, study_uid: str, series_uid: str | None = None) -> list[Path]:
+        """The files of a study (or one of its series), in series then instance order."""
+        found = [
+            i
+            for i in self._all().values()
+            if i.study_uid == study_uid and (series_uid is None or i.series_uid == series_uid)
+        ]
+        if not found:
+            raise NotFound(f"No study {study_uid} in {self.server}.", server=self.server)
+        found.sort(
+            key=lambda i: (
+                i.series.series_number is None,
+                i.series.series_number or 0,
+                i.series_uid,
+                i.instance_number is None,
+                i.instance_number or 0,
+                str(i.path),
+            )
+        )
+        return [i.path for i in found]
+
     def _read(self, instance: _Instance, *, pixels: bool) -> Dataset:
         try:
             return pydicom.dcmread(instance.path, stop_before_pixels=not pixels)
@@ -361,6 +396,27 @@ class LocalFolderSource:
 
 
 _T = TypeVar("_T")
+
+
+def describe_paths(paths: Sequence[Path]) -> str:
+    """How the UI names a set of opened paths: the folder, the file, or "N files in DIR"."""
+    if len(paths) == 1:
+        return str(paths[0])
+    parents = {p.parent for p in paths}
+    where = str(parents.pop()) if len(parents) == 1 else os.path.commonpath([str(p) for p in paths])
+    what = "files" if all(p.is_file() for p in paths) else "files and folders"
+    return f"{len(paths)} {what} in {where}"
+
+
+def _files(roots: Sequence[Path]) -> Iterator[Path]:
+    """Every file under `roots` once, folders walked recursively, in name order."""
+    seen: set[Path] = set()
+    for root in roots:
+        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in candidates:
+            if path not in seen and path.is_file():
+                seen.add(path)
+                yield path
 
 
 def _page(items: list[_T], limit: int | None, offset: int | None) -> list[_T]:
