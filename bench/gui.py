@@ -141,7 +141,7 @@ def main() -> int:
                 niceness = 0 if args.no_nice else app_main.LOADER_NICENESS
                 loader = SeriesLoader.for_client(client, worker_niceness=niceness, **options)
                 app.loaders.append(loader)
-                app.server_loader = loader
+                app.server_loader = app.list_loader = loader
                 page = app.viewer_page
                 before = page.rendered_slices if page is not None else 0
                 start = time.perf_counter()

@@ -21,6 +21,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 from PIL import Image
 
+from viewer.app.fonts import BASE_SIZE
 from viewer.app.main import App
 
 DEFAULT_TIMEOUT = 15.0
@@ -107,6 +108,26 @@ class Driver:
         left, top, right, bottom = self.box(tag)
         x, y = min(left + 12, (left + right) // 2), (top + bottom) // 2
         self.xdotool("mousemove", "--window", self.window(), str(x), str(y), "click", "1")
+        self.frames(3)
+
+    def menu(self, menu: str, item: str) -> None:
+        """Open `menu` in the main window's menu bar and click its `item`.
+
+        Menus and their items have no rectangle in dearpygui: the menu's position in the
+        bar and an item's position in its popup are known, and ImGui places the popup at
+        (menu x - 1 - ItemSpacing.x / 2, the bar's height) (imgui.cpp, BeginMenuEx).
+        """
+        mx, _ = dpg.get_item_pos(menu)
+        bar = BASE_SIZE + 2 * 5  # font + 2 x FramePadding.y (theme.py, scale 1)
+        self.xdotool("mousemove", "--window", self.window(), str(mx + 12), str(bar // 2))
+        self.frames(2)
+        self.xdotool("click", "1")
+        self.frames_until(lambda: dpg.get_item_rect_size(menu)[1] > 0, what=f"{menu} to open")
+        ix, iy = dpg.get_item_pos(item)
+        x, y = mx - 1 - 8 // 2 + ix + 20, bar + iy + BASE_SIZE // 2
+        self.xdotool("mousemove", "--window", self.window(), str(x), str(y))
+        self.frames(2)
+        self.xdotool("click", "1")
         self.frames(3)
 
     def type_into(self, tag: str, text: str) -> None:

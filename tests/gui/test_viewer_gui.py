@@ -198,18 +198,3 @@ def test_toolbar_buttons_and_the_tag_browser(make_app: MakeApp) -> None:
     texts = [dpg.get_value(cell) for row in rows for cell in dpg.get_item_children(row, slot=1)]
     assert "ZHIVA-PHANTOM-001" in texts
     dpg.configure_item("viewer/tags", show=False)
-
-
-def test_export_png_writes_the_slice(make_app: MakeApp, tmp_path: Path) -> None:
-    ui = make_app(demo=True)
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
-    page = ui.app.viewer_page
-    assert page is not None
-    page.export_dir = tmp_path / "exports"
-    ui.click("viewer/export")
-    ui.frames_until(lambda: any(page.export_dir.glob("*.png")), what="the PNG")  # type: ignore[union-attr]
-    (path,) = page.export_dir.glob("*.png")
-    with Image.open(path) as image:
-        assert image.size == (256, 256)
-        code = read_slice_code(np.asarray(image.convert("RGB")))
-    assert code == _content(ui, ui.app.viewer.index)

@@ -23,14 +23,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dearpygui.dearpygui as dpg
 
 from .display import DisplayInfo, NoDisplay, check_display, release_display
+from .files import FileDialogs
 from .fonts import Fonts, load_fonts
 from .shell import SERVERS_TAB, Shell
-from .state import AppState
+from .state import AppState, Confirmation
 from .theme import BACKGROUND, Themes, create_themes
 from .ui_thread import BackgroundTasks, CancelToken, Task, UiQueue
 from .viewer_state import ViewerState
@@ -38,11 +40,12 @@ from .viewer_state import ViewerState
 if TYPE_CHECKING:
     from net import DicomWebClient, ServerConfig, StudyQuery, StudySummary
     from viewer.demo import DemoStudy
-    from viewer.loader import SeriesLoader
+    from viewer.loader import LocalFolderSource, SeriesLoader
     from viewer.settings import ServerRegistry
 
     from .servers_page import ServersPage
     from .servers_state import ServersPageState
+    from .store import StoreReport
     from .studies_page import StudiesPage
     from .studies_state import StudiesState
     from .viewer_page import ViewerPage
@@ -159,8 +162,19 @@ class App:
         self.studies_page: StudiesPage | None = None
         #: The selected server's loader (study lists, thumbnails, its series).
         self.server_loader: SeriesLoader | None = None
+        #: The selected server's client and config once connected (None before).
+        self.server_client: DicomWebClient | None = None
+        self.server_config: ServerConfig | None = None
+        self._server_search: Callable[[StudyQuery, int, int, bool], list[StudySummary]] | None
+        self._server_search = None
+        #: Files opened with File > Open, while the study list shows them.
+        self.local_source: LocalFolderSource | None = None
+        self.local_loader: SeriesLoader | None = None
+        #: The loader behind the study list: the server's, or the local files'.
+        self.list_loader: SeriesLoader | None = None
         self._server_id: str | None = None
         self._clients: list[DicomWebClient] = []
+        self.files = FileDialogs(self.open_local, self._export_to, scale=gui.display.scale)
         self.frames = 0
 
     def start(self) -> None:
@@ -168,6 +182,14 @@ class App:
             self.state.viewer_note = "Preparing the demo study…"
             self.state.page = "viewer"
         self.shell.build()
+        self.files.build()
+        self.shell.actions.update(
+            {
+                "open-folder": self.files.open_folder,
+                "open-files": self.files.open_files,
+                "export-png": self.export_view,
+            }
+        )
         dpg.set_exit_callback(lambda: self.state.request_exit())
 
     def _load_settings(self) -> None:
@@ -218,6 +240,8 @@ class App:
 
         self.studies = StudiesState(self.state, self.tasks)
         self.studies.on_open_series = self.open_series
+        self.studies.on_store = self.store_study
+        self.studies.on_back_to_server = self.browse_server
         if dpg.does_item_exist("shell/studies/note"):
             dpg.configure_item("shell/studies/note", show=False)
         self.studies_page = StudiesPage(
@@ -233,7 +257,11 @@ class App:
             self.connect_server()
 
     def connect_server(self) -> None:
-        """Point the study list at the selected server (no-op if it already is)."""
+        """Point the study list at the selected server (no-op if it already is).
+
+        While local files are listed they stay listed: the server is connected in the
+        background ("Back to …" and "Store on …" use it).
+        """
         registry, studies = self.registry, self.studies
         if registry is None or studies is None:
             return
@@ -245,23 +273,33 @@ class App:
         if self.server_loader is not None:
             old = self.server_loader
             self.server_loader = None
-            if self.viewer_page is None or self.viewer_page.loader is not old:
-                old.shutdown(timeout=0)
+            if self.list_loader is old:
+                self.list_loader = None
+            self._retire(old)
+        self.server_client = self.server_config = self._server_search = None
+        self._update_store_target()
         if selected is None:
-            studies.set_source("", None, None, message="Choose a server in Settings first.")
+            studies.set_server_name(None)
+            if self.local_source is None:
+                studies.set_source("", None, None, message=NO_SERVER)
             return
         config = selected.config
-        studies.set_source(config.name, None, None, message=f"Connecting to {config.name}…")
+        studies.set_server_name(config.name)
+        if self.local_source is None:
+            studies.set_source(config.name, None, None, message=f"Connecting to {config.name}…")
+
+        def failed(exc: BaseException) -> None:
+            if self.local_source is None:
+                message = f"{config.name}: {getattr(exc, 'message', None) or exc}"
+                studies.set_source(config.name, None, None, message=message)
+
         self.tasks.submit(
             "connect",
             f"Connecting to {config.name}…",
             lambda cancel: _connect(registry, config),
             on_done=lambda clients: self._server_ready(config, clients),
-            on_error=lambda exc: studies.set_source(
-                config.name, None, None,
-                message=f"{config.name}: {getattr(exc, 'message', None) or exc}",
-            ),
-        )  # fmt: skip
+            on_error=failed,
+        )
 
     def _server_ready(
         self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
@@ -273,26 +311,152 @@ class App:
         loader = SeriesLoader.for_client(client, worker_niceness=LOADER_NICENESS)
         self.loaders.append(loader)
         self.server_loader = loader
+        self.server_client, self.server_config = client, config
 
         def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
             # Without fuzzy matching the same server gets wildcard queries instead.
             return (client if fuzzy else plain).search_studies(query, limit=limit, offset=offset)
 
-        def open_study(study_uid: str) -> None:
-            loader.open_study(study_uid)
+        self._server_search = search
+        if self.local_source is None:
+            self._list_server()
+        self._update_store_target()
 
-        assert self.studies is not None
-        self.studies.set_source(
-            config.name, search, open_study, fuzzy_supported=config.fuzzy_matching
+    def _list_server(self) -> None:
+        """The study list shows the connected server's studies."""
+        loader, config, studies = self.server_loader, self.server_config, self.studies
+        if loader is None or config is None or studies is None:
+            return
+        self.list_loader = loader
+        studies.set_source(
+            config.name, self._server_search, loader.open_study,
+            fuzzy_supported=config.fuzzy_matching,
+        )  # fmt: skip
+
+    def _retire(self, loader: SeriesLoader) -> None:
+        """Stop a loader nobody lists or views any more (the Viewer may still show it)."""
+        if self.viewer_page is not None and self.viewer_page.loader is loader:
+            return
+        loader.shutdown(timeout=0)
+        if loader in self.loaders:
+            self.loaders.remove(loader)
+
+    # -- local files (File > Open) ------------------------------------------------------
+
+    def open_local(self, paths: list[Path]) -> None:
+        """List the DICOM files under `paths` (folders or files) on the DICOMs page."""
+        from viewer.loader import LocalFolderSource, SeriesLoader
+
+        studies = self.studies
+        if studies is None:
+            self.state.notify("info", "Opening files is possible once the settings have loaded.")
+            return
+        source = LocalFolderSource(paths)
+        loader = SeriesLoader(source, owns_source=True, worker_niceness=LOADER_NICENESS)
+        self.loaders.append(loader)
+        if self.local_loader is not None:
+            self._retire(self.local_loader)
+        self.local_source, self.local_loader, self.list_loader = source, loader, loader
+
+        def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
+            return source.search_studies(query, limit=limit, offset=offset)
+
+        def empty() -> str | None:
+            if source.search_studies(limit=1):
+                return None  # there are studies, the form's filters leave none
+            skipped = f" ({source.skipped} other files skipped)" if source.skipped else ""
+            return f"No DICOM files were found in {source.server}{skipped}."
+
+        studies.clear()  # a folder's studies are all listed, whatever was searched before
+        studies.set_source(
+            source.server, search, loader.open_study, local=True, describe_empty=empty
         )
+        self._update_store_target()
+        self.state.navigate("studies")
+        studies.search()  # the folder is scanned on a worker
+
+    def browse_server(self) -> None:
+        """Leave the local files: the study list shows the selected server again."""
+        studies = self.studies
+        if self.local_loader is not None:
+            self._retire(self.local_loader)
+        self.local_source = self.local_loader = None
+        if studies is None:
+            return
+        if self.server_loader is not None:
+            self._list_server()
+        elif self.server_config is None and self._server_id is None:
+            self.list_loader = None
+            studies.set_source("", None, None, message=NO_SERVER)
+        else:
+            self.list_loader = None
+            name = studies.server_name or "the server"
+            studies.set_source(name, None, None, message=f"Connecting to {name}…")
+        self._update_store_target()
+
+    def _update_store_target(self) -> None:
+        studies, config = self.studies, self.server_config
+        if studies is None:
+            return
+        can = (
+            self.local_source is not None
+            and config is not None
+            and config.can_store
+            and self.server_client is not None
+        )
+        studies.set_store_target(config.name if can and config is not None else None)
+
+    def store_study(self, study_uid: str) -> None:
+        """Send the local study's files to the selected server (STOW-RS)."""
+        from .store import store_files
+
+        source, client, config, studies = (
+            self.local_source, self.server_client, self.server_config, self.studies
+        )  # fmt: skip
+        if source is None or client is None or config is None or studies is None:
+            return
+        if not config.can_store:
+            self.state.notify("error", f"{config.name} is not set up to store data.")
+            return
+        try:
+            paths = source.files(study_uid)
+        except Exception as exc:  # the folder changed under us
+            self.state.notify("error", f"The study's files could not be listed: {exc}")
+            return
+        name = config.name
+        studies.set_store_status(f"Storing {len(paths)} instances on {name}…", storing=True)
+
+        def progress(done: int, total: int) -> None:
+            text = f"Storing on {name}: {done} of {total} instances sent…"
+            self.tasks.post(lambda: studies.set_store_status(text, storing=True))
+
+        def failed(exc: BaseException) -> None:
+            log.error("store failed", exc_info=exc)
+            text = f"Storing on {name} failed: {exc}"
+            studies.set_store_status(text, storing=False)
+            self.state.notify("error", text)
+
+        self.tasks.submit(
+            "store",
+            f"Storing on {name}…",
+            lambda cancel: store_files(client, paths, study_uid, cancel=cancel, progress=progress),
+            on_done=self._stored,
+            on_error=failed,
+        )
+
+    def _stored(self, report: StoreReport) -> None:
+        level, text = report.summary()
+        if self.studies is not None:
+            self.studies.set_store_status(text, storing=False)
+        self.state.notify(level, text)  # type: ignore[arg-type]
 
     def _dispatch(self) -> None:
         """Hand each loader event to the page it belongs to (once per frame)."""
         from viewer.loader import LoaderError, StudyOpened, ThumbnailReady
 
-        for loader in self.loaders:
+        for loader in list(self.loaders):
             for event in loader.drain():
-                if loader is self.server_loader and self.studies is not None:
+                if loader is self.list_loader and self.studies is not None:
                     if isinstance(event, StudyOpened):
                         self.studies.study_opened(event.study_uid, event.series)
                         for series in event.series:
@@ -310,8 +474,8 @@ class App:
                     self.viewer_page.handle(event)
 
     def open_series(self, study_uid: str, series_uid: str, *, cursor: int | None = None) -> None:
-        """Open a series of the selected server on the Viewer page."""
-        loader = self.server_loader
+        """Open a series of the study list's source on the Viewer page."""
+        loader = self.list_loader
         if loader is None:
             return
         page = self.ensure_viewer_page()
@@ -330,8 +494,9 @@ class App:
             if dpg.does_item_exist("shell/viewer/note"):
                 dpg.configure_item("shell/viewer/note", show=False)
             self.viewer_page = ViewerPage(
-                self.viewer, self.state, page_tag("viewer"), self.gui.themes, self.gui.fonts
-            )
+                self.viewer, self.state, page_tag("viewer"), self.gui.themes, self.gui.fonts,
+                ask_export=self.export_view,
+            )  # fmt: skip
             self.viewer_page.build()
         return self.viewer_page
 
@@ -347,6 +512,34 @@ class App:
             lambda cancel: _prepare_demo(),
             on_done=self._demo_ready,
             on_error=lambda exc: self.state.notify("error", f"The demo study failed: {exc}"),
+        )
+
+    def export_view(self) -> None:
+        """File > Export view as PNG: ask where, then write (see `ViewerPage.export`)."""
+        page = self.viewer_page
+        if page is None or not page.can_export():
+            self.state.notify("warning", "There is no image on screen to export.")
+            return
+        self.files.save_png(page.export_directory(), page.export_name())
+
+    def _export_to(self, path: Path) -> None:
+        page = self.viewer_page
+        if page is None:
+            return
+
+        def write() -> None:
+            page.export(path)
+
+        if not path.exists():
+            write()
+            return
+        self.state.ask(
+            Confirmation(
+                title="Replace the file?",
+                message=f"{path} exists already. Replace it?",
+                confirm_label="Replace",
+                on_confirm=write,
+            )
         )
 
     def _demo_ready(self, demo: DemoStudy) -> None:
@@ -406,6 +599,7 @@ class App:
             self.viewer_page = None
         if self.servers_page is not None:
             self.servers_page.teardown()
+        self.files.teardown()
         self.shell.teardown()
 
 
@@ -414,6 +608,8 @@ class App:
 #: takes ~1.6 s instead of ~0.9 s); the UI thread, not the prefetch, is what users see.
 LOADER_NICENESS = 10
 
+
+NO_SERVER = "Choose a server in Settings first, or open local files with File > Open folder…"
 
 #: Series without a thumbnail request (nothing to draw).
 _NO_THUMBNAIL = frozenset({"SR", "KO", "PR", "SEG", "DOC", "RTSTRUCT", "RTPLAN", "REG"})

@@ -17,7 +17,7 @@ from .fonts import BASE_SIZE, Fonts
 from .state import PAGES, AppState, AppTopic, Page
 from .theme import BACKGROUND, MUTED, Themes, level_colour
 
-__all__ = ["Shell"]
+__all__ = ["MENU", "Shell", "menu_tag", "nav_tag", "page_tag"]
 
 ROOT = "shell/root"
 CONFIRM = "shell/confirm"
@@ -33,11 +33,28 @@ def page_tag(page: Page) -> str:
     return f"shell/page/{page}"
 
 
+#: The File menu: (action, label); None is a separator. The app supplies the actions.
+MENU: tuple[tuple[str | None, str], ...] = (
+    ("open-folder", "Open folder…"),
+    ("open-files", "Open files…"),
+    (None, ""),
+    ("export-png", "Export view as PNG…"),
+    (None, ""),
+    ("quit", "Quit"),
+)
+
+
+def menu_tag(action: str) -> str:
+    return f"shell/menu/{action}"
+
+
 class Shell:
     """Builds and updates the main window for one `AppState`."""
 
     def __init__(self, app: AppState, themes: Themes, fonts: Fonts) -> None:
         self.app = app
+        #: What each File menu action does (set by the app; "quit" is built in).
+        self.actions: dict[str, Callable[[], None]] = {"quit": app.request_exit}
         self.themes = themes
         self.fonts = fonts
         self._disconnect: Callable[[], None] | None = None
@@ -51,7 +68,15 @@ class Shell:
         # One text line plus item spacing and the window's bottom padding, or the
         # primary window grows a scrollbar.
         status_height = round((BASE_SIZE + 4 + 6 + 12) * s)
-        with dpg.window(tag=ROOT, no_scrollbar=True):
+        with dpg.window(tag=ROOT, no_scrollbar=True, menubar=True):
+            with dpg.menu_bar(tag="shell/menubar"), dpg.menu(label="File", tag="shell/menu/file"):
+                for action, label in MENU:
+                    if action is None:
+                        dpg.add_separator()
+                        continue
+                    dpg.add_menu_item(
+                        label=label, tag=menu_tag(action), callback=self._on_menu, user_data=action
+                    )
             with dpg.group(horizontal=True):
                 for page, label in PAGES:
                     dpg.add_button(
@@ -136,6 +161,13 @@ class Shell:
 
     def _on_nav(self, sender: int | str, app_data: object, page: Page) -> None:
         self.app.navigate(page)
+
+    def _on_menu(self, sender: int | str, app_data: object, action: str) -> None:
+        handler = self.actions.get(action)
+        if handler is None:
+            self.app.notify("info", "Not available yet: the settings are still loading.")
+            return
+        handler()
 
     # -- state -> widgets -------------------------------------------------------------
 

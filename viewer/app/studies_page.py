@@ -65,6 +65,12 @@ class StudiesPage:
     def build(self) -> None:
         s = self.fonts.scale
         with dpg.group(tag=ROOT, parent=self.parent):
+            with dpg.group(horizontal=True, tag="studies/source/row"):
+                dpg.add_text("", tag="studies/source", color=MUTED)
+                dpg.add_button(
+                    label="Back to the server", tag="studies/back", show=False,
+                    callback=lambda: self.state.on_back_to_server(),
+                )  # fmt: skip
             with dpg.group(horizontal=True):
                 for name, label, width in FIELDS:
                     with dpg.group():
@@ -118,10 +124,19 @@ class StudiesPage:
             )
             dpg.add_separator()
             dpg.add_text("", tag="studies/series/title")
+            with dpg.group(horizontal=True, tag="studies/store/row", show=False):
+                dpg.add_button(
+                    label="Store on the server", tag="studies/store",
+                    callback=lambda: self.state.store_opened(),
+                )  # fmt: skip
+                dpg.add_loading_indicator(
+                    tag="studies/store/spinner", style=1, radius=1.2 * s, show=False
+                )
+                dpg.add_text("", tag="studies/store/status", color=MUTED)
             dpg.add_group(tag=SERIES)
         self._registry = dpg.add_texture_registry(tag=THUMBS, show=False)
         self._disconnect = self.state.changed.connect(self._on_change)
-        for topic in ("form", "results", "series"):
+        for topic in ("form", "results", "series", "store"):
             self._on_change(topic)
 
     def teardown(self) -> None:
@@ -181,6 +196,24 @@ class StudiesPage:
             self._series()
         elif topic == "thumbnail":
             self._thumbnails()
+        elif topic == "store":
+            self._store()
+
+    def _store(self) -> None:
+        state = self.state
+        source = state.source_name
+        dpg.set_value("studies/source", f"Local files: {source}" if state.local else source)
+        back = state.local and state.server_name is not None
+        dpg.configure_item("studies/back", show=back, label=f"Back to {state.server_name}")
+        # Offered only for local files, with a server that can store, a study open.
+        offered = state.local and state.store_target is not None and state.opened is not None
+        dpg.configure_item("studies/store/row", show=offered or bool(state.store_status))
+        dpg.configure_item(
+            "studies/store", show=offered, enabled=not state.storing,
+            label=f"Store study on {state.store_target}",
+        )  # fmt: skip
+        dpg.configure_item("studies/store/spinner", show=state.storing)
+        dpg.set_value("studies/store/status", state.store_status)
 
     def _rows(self) -> None:
         state = self.state
@@ -213,6 +246,7 @@ class StudiesPage:
                 dpg.delete_item(tag)
         self._textures.clear()
         opened = self.state.opened
+        self._store()
         if opened is None:
             dpg.set_value("studies/series/title", "Open a study to see its series.")
             return

@@ -38,7 +38,7 @@ __all__ = [
     "series_kind",
 ]
 
-StudiesTopic = Literal["form", "results", "series", "thumbnail"]
+StudiesTopic = Literal["form", "results", "series", "thumbnail", "store"]
 Status = Literal["idle", "loading", "ready", "empty", "error"]
 SearchFn = Callable[[StudyQuery, int, int, bool], list[StudySummary]]
 
@@ -155,7 +155,7 @@ class StudiesState:
         self.fuzzy_supported = False
         self.source_name = ""
         self._search: SearchFn | None = None
-        self._open_study: Callable[[str], None] | None = None
+        self._open_study: Callable[[str], object] | None = None
         #: Rows in the server's order (what "load more" continues); `rows` is sorted.
         self._server_order: list[StudySummary] = []
         self.rows: list[StudySummary] = []
@@ -167,6 +167,20 @@ class StudiesState:
         self.opened: OpenedStudy | None = None
         #: Called with (study UID, series UID) when the user opens a series.
         self.on_open_series: Callable[[str, str], None] = lambda study, series: None
+        #: The list shows local files (File > Open), not a server's studies.
+        self.local = False
+        #: Why a local source lists nothing (e.g. "no DICOM files in …"), if it knows.
+        self.describe_empty: Callable[[], str | None] = lambda: None
+        #: The server a local study can be stored on ("Store on …"), None if none can.
+        self.store_target: str | None = None
+        #: What the last or running store says (shown under the series).
+        self.store_status = ""
+        self.storing = False
+        #: Called with the study UID when the user asks to store the opened study.
+        self.on_store: Callable[[str], None] = lambda study_uid: None
+        #: The selected server's name while the list shows local files ("Back to …").
+        self.server_name: str | None = None
+        self.on_back_to_server: Callable[[], None] = lambda: None
 
     # -- the source -------------------------------------------------------------------
 
@@ -174,13 +188,21 @@ class StudiesState:
         self,
         name: str,
         search: SearchFn | None,
-        open_study: Callable[[str], None] | None,
+        open_study: Callable[[str], object] | None,
         *,
         fuzzy_supported: bool = False,
         message: str | None = None,
+        local: bool = False,
+        describe_empty: Callable[[], str | None] | None = None,
     ) -> None:
-        """A (new) server to search; None with a `message` when there is none to use."""
+        """A (new) server to search; None with a `message` when there is none to use.
+
+        `local`: the source is files opened from disk (File > Open).
+        """
         self.source_name = name
+        self.local = local
+        self.describe_empty = describe_empty or (lambda: None)
+        self.store_status = ""
         self._search = search
         self._open_study = open_study
         self.fuzzy_supported = fuzzy_supported
@@ -191,6 +213,7 @@ class StudiesState:
         self.changed.emit("form")
         self.changed.emit("results")
         self.changed.emit("series")
+        self.changed.emit("store")
 
     # -- the form -----------------------------------------------------------------------
 
@@ -263,7 +286,9 @@ class StudiesState:
         count = len(self.rows)
         self.status = "ready" if count else "empty"
         self.message = (
-            "No studies match." if not count else f"{count} {'study' if count == 1 else 'studies'}"
+            (self.describe_empty() or "No studies match.")
+            if not count
+            else f"{count} {'study' if count == 1 else 'studies'}"
         )
         if self.has_more:
             self.message += " (more on the server)"
@@ -336,3 +361,25 @@ class StudiesState:
                             "not images; it cannot be shown in the viewer yet.")  # fmt: skip
             return
         self.on_open_series(opened.study.study_uid, series_uid)
+
+    # -- storing local files on the server --------------------------------------------
+
+    def set_store_target(self, server: str | None) -> None:
+        """The server "Store on …" sends to (None: the button is not offered)."""
+        self.store_target = server
+        self.changed.emit("store")
+
+    def set_server_name(self, server: str | None) -> None:
+        self.server_name = server
+        self.changed.emit("store")
+
+    def store_opened(self) -> None:
+        """Store the opened (local) study on `store_target`."""
+        opened = self.opened
+        if opened is None or not self.local or self.store_target is None or self.storing:
+            return
+        self.on_store(opened.study.study_uid)
+
+    def set_store_status(self, text: str, *, storing: bool) -> None:
+        self.store_status, self.storing = text, storing
+        self.changed.emit("store")

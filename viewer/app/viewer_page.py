@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,7 @@ class ViewerPage:
         *,
         open_settings: Callable[[], None] | None = None,
         export_dir: Path | None = None,
+        ask_export: Callable[[], None] | None = None,
     ) -> None:
         self.state = state
         self.app = app
@@ -122,6 +124,8 @@ class ViewerPage:
         self._open_settings = open_settings or (lambda: app.navigate("settings"))
         self.loader: SeriesLoader | None = None
         self.export_dir = export_dir
+        #: Opens the save dialog (the app's); without one, Export writes to `export_dir`.
+        self._ask_export = ask_export
         self.pool = TexturePool()
         self.luts = render.LUTCache()
         self._pixels_dirty = True
@@ -185,7 +189,7 @@ class ViewerPage:
                     ),
                 )
                 dpg.add_button(label="Tags", tag="viewer/tags/open", callback=self.show_tags)
-                dpg.add_button(label="Export PNG", tag="viewer/export", callback=self.export)
+                dpg.add_button(label="Export PNG…", tag="viewer/export", callback=self._on_export)
                 dpg.add_checkbox(
                     label="with patient details", tag="viewer/export/patient", default_value=False
                 )
@@ -211,23 +215,46 @@ class ViewerPage:
         self._on_change("progress")
         self.set_banner(self.state.banner)
 
-    def export(self, sender: object = None, app_data: object = None) -> Path | None:
-        """Write the slice on screen as a PNG (patient details only if ticked)."""
+    def can_export(self) -> bool:
+        return self._shown is not None
+
+    def export_directory(self) -> Path:
+        """Where exports go unless the user picks elsewhere (the last place they picked)."""
+        if self.export_dir is None:
+            import platformdirs
+
+            self.export_dir = Path(platformdirs.user_pictures_dir()) / "Zhiva Viewer"
+        return self.export_dir
+
+    def export_name(self) -> str:
+        """The suggested file name (no suffix): the series and the slice, never the patient."""
+        series = re.sub(r"[^0-9A-Za-z]+", "-", self.state.text.series).strip("-").lower()
+        stem = f"zhiva-{series}" if series else "zhiva"
+        return f"{stem}-slice-{self.state.index + 1:04d}"
+
+    def _on_export(self) -> None:
+        if self._ask_export is not None:
+            self._ask_export()
+        else:
+            self.export()
+
+    def export(self, path: Path | None = None) -> Path | None:
+        """Write the slice on screen to `path` (default: the export directory) as a PNG
+        with the overlays; patient details only if ticked."""
         if self._shown is None:
             self.app.notify("warning", "There is no image on screen to export.")
             return None
         from .export import export_png
 
-        if self.export_dir is None:
-            import platformdirs
-
-            self.export_dir = Path(platformdirs.user_pictures_dir()) / "Zhiva Viewer"
+        if path is None:
+            path = self.export_directory() / f"{self.export_name()}.png"
+        else:
+            self.export_dir = path.parent  # the next export starts there
         patient = bool(dpg.get_value("viewer/export/patient"))
         corners = self.state.overlays(patient=patient)
         # The value under the pointer is about the screen, not the exported image.
         corners["bottom_right"] = [x for x in corners["bottom_right"] if x != self.state.probe]
         rgba = self.pool.buffer(*self._shown)
-        path = self.export_dir / f"zhiva-slice-{self.state.index + 1:04d}.png"
         try:
             export_png(rgba, corners, path)
         except OSError as exc:
