@@ -42,7 +42,7 @@ from viewer.loader import (
     to_rgba,
 )
 
-from .fonts import Fonts
+from .fonts import BASE_SIZE, Fonts
 from .state import AppState
 from .theme import MUTED, Themes
 from .viewer_state import (
@@ -160,39 +160,44 @@ class ViewerPage:
                     label="Open Settings", tag="viewer/banner/settings", callback=self._settings
                 )
             with dpg.group(horizontal=True, tag="viewer/toolbar"):
-                dpg.add_button(label="Fit (F)", tag="viewer/fit", callback=self.state.fit)
-                dpg.add_button(label="Reset (R)", tag="viewer/reset", callback=self.state.reset)
-                dpg.add_button(
-                    label="Invert (I)", tag="viewer/invert", callback=self.state.toggle_invert
-                )
+                # Short labels so the toolbar fits the window; the keys are in tooltips.
+                def button(label: str, tag: str, tip: str, callback: Callable[[], None]) -> None:
+                    dpg.add_button(label=label, tag=tag, callback=callback)
+                    with dpg.tooltip(tag):
+                        dpg.add_text(tip)
+
+                button("Fit", "viewer/fit", "Fit the image to the window (F)", self.state.fit)
+                button("Reset", "viewer/reset", "Reset window, zoom and pan (R)", self.state.reset)
+                button("Invert", "viewer/invert", "Invert the greys (I)", self.state.toggle_invert)
                 for digit, name in PRESET_KEYS.items():
                     window = render.ct_preset(name)
-                    dpg.add_button(
-                        label=f"{name.capitalize()} ({digit})",
-                        tag=f"viewer/preset/{name}",
-                        callback=_preset_action(self.state, name, (window.center, window.width)),
-                    )
-                dpg.add_button(
-                    label="Cine (Space)",
-                    tag="viewer/cine",
-                    callback=lambda: self.state.toggle_cine(time.monotonic()),
-                )
+                    button(
+                        name.capitalize(), f"viewer/preset/{name}",
+                        f"CT {name} window: W {window.width:g} L {window.center:g} ({digit})",
+                        _preset_action(self.state, name, (window.center, window.width)),
+                    )  # fmt: skip
+                button(
+                    "Cine", "viewer/cine", "Play or pause the series (Space)",
+                    lambda: self.state.toggle_cine(time.monotonic()),
+                )  # fmt: skip
                 dpg.add_slider_int(
                     tag="viewer/cine/fps",
                     default_value=int(self.state.cine_fps),
                     min_value=int(MIN_CINE_FPS),
                     max_value=int(MAX_CINE_FPS),
-                    width=90,
+                    width=80,
                     format="%d fps",
                     callback=lambda s, value: self.state.set_cine_fps(
                         float(value), time.monotonic()
                     ),
                 )
-                dpg.add_button(label="Tags", tag="viewer/tags/open", callback=self.show_tags)
-                dpg.add_button(label="Export PNG…", tag="viewer/export", callback=self._on_export)
+                button("Tags", "viewer/tags/open", "The DICOM tags of this image", self.show_tags)
+                button("Export…", "viewer/export", "Save the view as PNG", self._on_export)
                 dpg.add_checkbox(
-                    label="with patient details", tag="viewer/export/patient", default_value=False
+                    label="with patient", tag="viewer/export/patient", default_value=False
                 )
+                with dpg.tooltip("viewer/export/patient"):
+                    dpg.add_text("Put the patient's name and ID into exported images")
                 dpg.add_progress_bar(tag=PROGRESS, default_value=0.0, width=-1, show=False)
             dpg.add_drawlist(400, 300, tag=CANVAS)
         with dpg.window(
@@ -546,8 +551,10 @@ class ViewerPage:
             message = ViewerState.placeholder(self._slot) or ""
             if state.count:
                 message = f"Slice {state.index + 1}: {message}"
+            # Centred: measured in the UI font, drawn at 18 px.
+            half = _text_width(message) * 18 / (BASE_SIZE * self.fonts.scale) / 2
             dpg.draw_text(
-                (width / 2 - 4 * len(message), height / 2), message,
+                (width / 2 - half, height / 2 - 9), message,
                 color=_PLACEHOLDER, size=18, parent=CANVAS,
             )  # fmt: skip
         line = 18

@@ -299,7 +299,7 @@ class ViewerState:
         if slot == "ready":
             return None
         if slot == "failed":
-            return "Slice failed to load — click to retry"
+            return "failed to load — click to retry"
         return "Loading…"
 
     def overlays(self, scale: float | None = None, *, patient: bool = True) -> dict[str, list[str]]:
