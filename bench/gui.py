@@ -200,8 +200,12 @@ def main() -> int:
             app.viewer.go(app.viewer.count // 2)
             for _ in range(10):
                 app.frame()
-            scroll_loaded = scroll_frames(lambda: True, args.seconds)
-            static_loaded = static_frames(lambda: True, args.seconds)
+            # Interleaved, so both see the same background noise (the machine's, Xvfb's).
+            scroll_loaded: list[float] = []
+            static_loaded: list[float] = []
+            for _ in range(5):
+                scroll_loaded += scroll_frames(lambda: True, args.seconds / 5)
+                static_loaded += static_frames(lambda: True, args.seconds / 5)
 
             static_loading: list[float] = []
             for _ in range(args.loads):
@@ -230,8 +234,15 @@ def main() -> int:
             print(f"  static (floor)  {_stats(static_loaded)}")
             floor = statistics.median(static_loaded)
             print(
-                f"loaded p99 / floor median = {_p99(scroll_loaded) / floor:.2f} "
-                f"(target <= 1.5, and p99 < 16.7 ms); loading p99 target < 33 ms"
+                f"loaded: p99 {_p99(scroll_loaded) * 1e3:.1f} ms (target < 16.7 ms); "
+                f"p99 / floor's median = {_p99(scroll_loaded) / floor:.2f}, "
+                f"p99 / floor's p99 = {_p99(scroll_loaded) / _p99(static_loaded):.2f}, "
+                f"median / floor's median = {statistics.median(scroll_loaded) / floor:.2f} "
+                "(target <= 1.5)"
+            )
+            print(
+                f"loading: p99 {_p99(scroll_loading) * 1e3:.1f} ms (target < 33 ms); "
+                f"the floor's own p99 / median = {_p99(static_loaded) / floor:.2f}"
             )
             app.close()
             app_main._destroy_gui()

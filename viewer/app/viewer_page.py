@@ -142,6 +142,14 @@ class ViewerPage:
         self._edges: render.EdgeLabels | None = None
         self._spacing: tuple[float, float] | None = None
         self._lossy: str | None = None
+        #: (header id, frame) -> (edges, spacing, lossy) for the series on screen.
+        self._annotated: dict[
+            tuple[int, int],
+            tuple[render.EdgeLabels | None, tuple[float, float] | None, str | None],
+        ] = {}
+        #: What the pointer's value was last worked out for.
+        self._probed: tuple[int, int, int, int] | None = None
+        self._actions: list[tuple[int, Callable[[], None]]] | None = None
         self._drag: int | None = None
         self._last_mouse = (0.0, 0.0)
         self._moved = False
@@ -324,6 +332,7 @@ class ViewerPage:
         """
         self.loader = loader
         self._first = None
+        self._annotated.clear()
         # Reset without moving the loader's cursor: a cursor set before the layout is
         # known would make the loader wait for it instead of showing the first arrival.
         self.state.on_cursor = lambda index: None
@@ -496,6 +505,17 @@ class ViewerPage:
         self.rendered_slices += 1
 
     def _annotations(self, header: Dataset, frame: int) -> None:
+        # Scrolling back and forth meets the same slices again: each is worked out once
+        # per series (the cache is emptied when a series opens; headers live as long).
+        key = (id(header), frame)
+        known = self._annotated.get(key)
+        if known is not None:
+            self._edges, self._spacing, self._lossy = known
+            return
+        self._annotate(header, frame)
+        self._annotated[key] = (self._edges, self._spacing, self._lossy)
+
+    def _annotate(self, header: Dataset, frame: int) -> None:
         # Each is optional: a header without the attribute just shows less.
         try:
             self._edges = render.patient_orientation_labels(header, frame)
@@ -671,7 +691,8 @@ class ViewerPage:
         else:
             self.state.pan_by(dx, dy)
 
-    def _keys(self) -> None:
+    def _key_actions(self) -> list[tuple[int, Callable[[], None]]]:
+        """Key -> action, made once (polled every frame)."""
         state = self.state
         actions: list[tuple[int, Callable[[], None]]] = [
             (dpg.mvKey_Up, lambda: state.scroll(-1)),
@@ -691,19 +712,30 @@ class ViewerPage:
             key = getattr(dpg, f"mvKey_{digit}")
             window = render.ct_preset(name)
             actions.append((key, _preset_action(state, name, (window.center, window.width))))
-        for key, action in actions:
+        return actions
+
+    def _keys(self) -> None:
+        if self._actions is None:
+            self._actions = self._key_actions()
+        for key, action in self._actions:
             if dpg.is_key_pressed(key):
                 action()
 
     def _probe(self, point: tuple[float, float] | None) -> None:
         text = ""
         loader, size, shown = self.loader, self.state.image_size, self._shown
-        if point is not None and loader is not None and size is not None and shown is not None:
+        if point is None or loader is None or size is None or shown is None:
+            self._probed = None
+        else:
             state = self.state
             column, row = screen_to_image(
                 point, self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
             )
             frame = loader.frame(state.index)
+            key = (id(frame), state.index, int(column), int(row))
+            if key == self._probed:
+                return  # the same pixel of the same slice: the text stands
+            self._probed = key
             layout = loader.layout
             inside = 0 <= column < size[0] and 0 <= row < size[1]
             if frame is not None and layout is not None and inside and frame.pixels.ndim == 2:
