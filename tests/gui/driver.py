@@ -23,6 +23,7 @@ from PIL import Image
 
 from viewer.app.fonts import BASE_SIZE
 from viewer.app.main import App
+from viewer.phantom import read_slice_code
 
 DEFAULT_TIMEOUT = 15.0
 Box = tuple[int, int, int, int]  # left, top, right, bottom in viewport pixels
@@ -147,6 +148,51 @@ class Driver:
         """Move the pointer to a corner, so no button is drawn hovered in a screenshot."""
         self.xdotool("mousemove", "--window", self.window(), "2", "2")
         self.frames(2)
+
+    # -- the Viewer page ----------------------------------------------------------------
+
+    def slice_ready(self, index: int | None = None) -> bool:
+        """A slice of the open series (at `index`, if given) is drawn on the canvas."""
+        page = self.app.viewer_page
+        state = self.app.viewer
+        return (
+            page is not None
+            and state.count > 0
+            and page.slot == "ready"
+            and page.image_box() is not None
+            and (index is None or state.index == index)
+        )
+
+    def slice_content(self, index: int) -> int:
+        """The phantom slice (its InstanceNumber - 1) at layout position `index`."""
+        page = self.app.viewer_page
+        assert page is not None and page.loader is not None and page.loader.layout is not None
+        return int(page.loader.layout.header(index).InstanceNumber) - 1
+
+    def shown_slice(self, path: Path) -> tuple[int, Image.Image]:
+        """The phantom slice the screen shows (its code read from a screenshot), and
+        the screenshot."""
+        page = self.app.viewer_page
+        assert page is not None
+        box = page.image_box()
+        size = self.app.viewer.image_size
+        assert box is not None and size is not None
+        shot = self.screenshot(path)
+        code = read_slice_code(np.asarray(shot.crop(box)), source_shape=(size[1], size[0]))
+        return code, shot
+
+    def wheel_over_image(self, button: str, times: int = 1) -> None:
+        """Point at the image's centre and click `button` (4: wheel up, 5: down) `times`."""
+        page = self.app.viewer_page
+        assert page is not None
+        box = page.image_box()
+        assert box is not None
+        x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+        self.xdotool("mousemove", "--window", self.window(), str(x), str(y))
+        self.frames(2)
+        for _ in range(times):
+            self.xdotool("click", button)
+            self.frames(2)
 
     # -- pixels ---------------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ from viewer import phantom
 from viewer.app.files import OPEN_FILES, OPEN_FOLDER, SAVE_PNG
 from viewer.app.shell import menu_tag
 from viewer.app.studies_page import series_tag, study_tag
-from viewer.app.viewer_page import ViewerPage
 from viewer.phantom import read_slice_code
 from viewer.settings import ServerRegistry, resolve_paths
 
@@ -73,24 +72,6 @@ def _menu(ui: Driver, action: str) -> None:
     ui.menu("shell/menu/file", menu_tag(action))
 
 
-def _slice_on_screen(ui: Driver) -> ViewerPage:
-    """Wait for a slice of the series (its layout known) drawn on the Viewer page."""
-    app = ui.app
-
-    def ready() -> bool:
-        page = app.viewer_page
-        return (
-            app.viewer.count > 0
-            and page is not None
-            and page.slot == "ready"
-            and page.image_box() is not None
-        )
-
-    ui.frames_until(ready, what="a slice on screen")
-    assert app.viewer_page is not None
-    return app.viewer_page
-
-
 def _open_and_view(ui: Driver, study_uid: str, tmp_path: Path) -> None:
     """Click the study, then its first series; the viewer shows that series' slice."""
     app = ui.app
@@ -106,16 +87,9 @@ def _open_and_view(ui: Driver, study_uid: str, tmp_path: Path) -> None:
     ui.frames_until(lambda: dpg.does_item_exist(series_tag(series_uid)), what="the series row")
     ui.click(series_tag(series_uid))
     ui.frames_until(lambda: app.state.page == "viewer", what="the viewer")
-    page = _slice_on_screen(ui)
-    box = page.image_box()
-    assert box is not None
-    shot = ui.screenshot(tmp_path / "viewer.png")
-    size = app.viewer.image_size
-    assert size is not None
-    code = read_slice_code(np.asarray(shot.crop(box)), source_shape=(size[1], size[0]))
-    loader = page.loader
-    assert loader is not None and loader.layout is not None
-    assert code == int(loader.layout.header(app.viewer.index).InstanceNumber) - 1
+    ui.frames_until(ui.slice_ready, what="the first slice")
+    code, _ = ui.shown_slice(tmp_path / "viewer.png")
+    assert code == ui.slice_content(app.viewer.index)
 
 
 def test_file_open_folder_lists_the_local_study_and_views_it(
@@ -251,7 +225,9 @@ def test_store_is_not_offered_when_the_server_cannot_store(
 def test_export_asks_where_and_confirms_before_replacing(make_app: MakeApp, tmp_path: Path) -> None:
     ui = make_app(demo=True)
     app = ui.app
-    page = _slice_on_screen(ui)
+    ui.frames_until(ui.slice_ready, what="a slice on screen")
+    page = app.viewer_page
+    assert page is not None
     page.export_dir = tmp_path / "exports"
     ui.click("viewer/export")
     ui.frames_until(lambda: dpg.is_item_shown(SAVE_PNG), what="the save dialog")
@@ -274,9 +250,7 @@ def test_export_asks_where_and_confirms_before_replacing(make_app: MakeApp, tmp_
     with Image.open(written) as image:
         assert image.size == (256, 256)  # the image's own pixels, not the screen's
         code = read_slice_code(np.asarray(image.convert("RGB")))
-    loader = page.loader
-    assert loader is not None and loader.layout is not None
-    assert code == int(loader.layout.header(app.viewer.index).InstanceNumber) - 1
+    assert code == ui.slice_content(app.viewer.index)
     assert page.export_dir == written.parent  # the next export starts there
 
     # The same name again: asked first, and Cancel keeps the file.

@@ -13,7 +13,6 @@ from net import ServerConfig
 from tests.gui.driver import Driver
 from tests.support.pacs import TestPacs
 from viewer.app.studies_page import field_tag, series_tag, study_tag
-from viewer.phantom import read_slice_code
 from viewer.settings import ServerRegistry, resolve_paths
 
 MakeApp = Callable[..., Driver]
@@ -55,18 +54,38 @@ def test_search_finds_the_phantom_and_its_ct_series_opens_in_the_viewer(
     )
     ui.click(series_tag(series_uid))
     ui.frames_until(lambda: app.state.page == "viewer", what="the viewer")
+    ui.frames_until(ui.slice_ready, what="the first slice", timeout=30)
+    code, _ = ui.shown_slice(tmp_path / "viewer.png")
+    assert code == ui.slice_content(app.viewer.index)
+
+    # Scroll the PACS series with the wheel: slice n shows slice n's content.
+    state = app.viewer
+    ui.frames_until(lambda: state.count == 300, what="the series layout", timeout=30)
+    state.go(150)
+    ui.frames_until(lambda: ui.slice_ready(150), what="slice 151", timeout=30)
+    ui.wheel_over_image("5", 4)  # wheel down: towards the end
+    ui.frames_until(lambda: ui.slice_ready(154), what="four slices on", timeout=30)
+    code, before = ui.shown_slice(tmp_path / "scrolled.png")
+    assert code == ui.slice_content(154)
+    assert ui.slice_content(154) != ui.slice_content(150)
+
+    # Window/level by a left drag: down raises the level, soft tissue gets darker.
     page = app.viewer_page
     assert page is not None
-    ui.frames_until(
-        lambda: app.viewer.count > 0 and page.slot == "ready" and page.image_box() is not None,
-        what="the first slice",
-        timeout=30,
-    )
     box = page.image_box()
-    assert box is not None and app.viewer.image_size is not None
-    shot = ui.screenshot(tmp_path / "viewer.png")
-    columns, rows = app.viewer.image_size
-    code = read_slice_code(np.asarray(shot.crop(box)), source_shape=(rows, columns))
-    layout = page.loader.layout if page.loader is not None else None
-    assert layout is not None
-    assert code == int(layout.header(app.viewer.index).InstanceNumber) - 1
+    assert box is not None and state.window is not None
+    level = state.window[0]
+    x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+    ui.xdotool("mousemove", "--window", ui.window(), str(x), str(y), "mousedown", "1")
+    ui.frames(3)
+    for step in range(1, 5):
+        ui.xdotool("mousemove", "--window", ui.window(), str(x), str(y + 25 * step))
+        ui.frames(2)
+    ui.xdotool("mouseup", "1")
+    ui.frames_until(lambda: state.window is not None and state.window[0] > level, what="W/L")
+    code, after = ui.shown_slice(tmp_path / "windowed.png")
+    assert code == ui.slice_content(154)  # the same slice, still readable
+    inner = (x - 20, y + 40, x + 20, y + 60)  # soft tissue below the centre
+    mean_before = float(np.asarray(before.crop(inner), dtype=np.float64).mean())
+    mean_after = float(np.asarray(after.crop(inner), dtype=np.float64).mean())
+    assert mean_after < mean_before - 10, (mean_before, mean_after)

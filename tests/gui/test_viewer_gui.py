@@ -13,57 +13,11 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 import pytest
-from PIL import Image
 
 from tests.gui.driver import Driver
 from viewer.app.state import AppState, Page
-from viewer.phantom import read_slice_code
 
 MakeApp = Callable[..., Driver]
-
-
-def _shown_slice(ui: Driver, path: Path) -> tuple[int, Image.Image]:
-    page = ui.app.viewer_page
-    assert page is not None
-    box = page.image_box()
-    assert box is not None
-    shot = ui.screenshot(path)
-    size = ui.app.viewer.image_size
-    assert size is not None
-    code = read_slice_code(np.asarray(shot.crop(box)), source_shape=(size[1], size[0]))
-    return code, shot
-
-
-def _content(ui: Driver, index: int) -> int:
-    """The phantom slice (its InstanceNumber - 1) at layout position `index`."""
-    loader = ui.app.loaders[-1]
-    assert loader.layout is not None
-    return int(loader.layout.header(index).InstanceNumber) - 1
-
-
-def _ready(ui: Driver, index: int | None = None) -> bool:
-    page = ui.app.viewer_page
-    state = ui.app.viewer
-    return (
-        page is not None
-        and state.count > 0
-        and page.slot == "ready"
-        and page.image_box() is not None
-        and (index is None or state.index == index)
-    )
-
-
-def _wheel(ui: Driver, button: str, times: int = 1) -> None:
-    page = ui.app.viewer_page
-    assert page is not None
-    box = page.image_box()
-    assert box is not None
-    x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
-    ui.xdotool("mousemove", "--window", ui.window(), str(x), str(y))
-    ui.frames(2)
-    for _ in range(times):
-        ui.xdotool("click", button)
-        ui.frames(2)
 
 
 def test_demo_opens_offline_and_the_wheel_scrolls_slice_by_slice(
@@ -71,40 +25,40 @@ def test_demo_opens_offline_and_the_wheel_scrolls_slice_by_slice(
 ) -> None:
     ui = make_app(demo=True)
     assert ui.app.state.page == "viewer"
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     state = ui.app.viewer
     assert state.count == 60
     assert ui.app.viewer_page is not None and ui.app.viewer_page.state.banner
-    code, _ = _shown_slice(ui, tmp_path / "first.png")
-    assert code == _content(ui, state.index)
+    code, _ = ui.shown_slice(tmp_path / "first.png")
+    assert code == ui.slice_content(state.index)
 
     # Start mid-stack so both wheel directions move.
     state.go(30)
     start = 30
-    ui.frames_until(lambda: _ready(ui, start), what="slice 31")
-    _wheel(ui, "5", 3)  # wheel down: towards the end of the stack
-    ui.frames_until(lambda: _ready(ui, start + 3), what="three slices on")
-    code, _ = _shown_slice(ui, tmp_path / "down.png")
-    assert code == _content(ui, start + 3)
+    ui.frames_until(lambda: ui.slice_ready(start), what="slice 31")
+    ui.wheel_over_image("5", 3)  # wheel down: towards the end of the stack
+    ui.frames_until(lambda: ui.slice_ready(start + 3), what="three slices on")
+    code, _ = ui.shown_slice(tmp_path / "down.png")
+    assert code == ui.slice_content(start + 3)
 
-    _wheel(ui, "4", 2)  # wheel up: back
-    ui.frames_until(lambda: _ready(ui, start + 1), what="two slices back")
-    code, _ = _shown_slice(ui, tmp_path / "up.png")
-    assert code == _content(ui, start + 1)
+    ui.wheel_over_image("4", 2)  # wheel up: back
+    ui.frames_until(lambda: ui.slice_ready(start + 1), what="two slices back")
+    code, _ = ui.shown_slice(tmp_path / "up.png")
+    assert code == ui.slice_content(start + 1)
     overlays = state.overlays()
     assert f"Slice {start + 2}/60" in overlays["bottom_left"]
 
 
 def test_left_drag_changes_window_level_and_the_image(make_app: MakeApp, tmp_path: Path) -> None:
     ui = make_app(demo=True)
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     state = ui.app.viewer
     page = ui.app.viewer_page
     assert page is not None
     box = page.image_box()
     assert box is not None
     before_window = state.window
-    _, before = _shown_slice(ui, tmp_path / "before.png")
+    _, before = ui.shown_slice(tmp_path / "before.png")
 
     x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
     window = ui.window()
@@ -118,8 +72,10 @@ def test_left_drag_changes_window_level_and_the_image(make_app: MakeApp, tmp_pat
     ui.frames_until(lambda: state.window != before_window, what="the window to change")
     assert state.window is not None and before_window is not None
     assert state.window[0] > before_window[0]
-    code, after = _shown_slice(ui, tmp_path / "after.png")
-    assert code == _content(ui, state.index)  # still the same slice, and its code still readable
+    code, after = ui.shown_slice(tmp_path / "after.png")
+    assert code == ui.slice_content(
+        state.index
+    )  # still the same slice, and its code still readable
     # The body's soft tissue (the middle of the image) is darker now.
     cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
     inner = (cx - 20, cy + 40, cx + 20, cy + 60)
@@ -142,7 +98,7 @@ def test_first_launch_without_a_server_shows_the_demo_not_settings(
     ui = make_app()  # no server saved: a first launch
     # The app went to the demo viewer by itself (make_app then opens Settings).
     assert pages[0] == "viewer"
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     assert ui.app.demo_study is not None
     page = ui.app.viewer_page
     assert page is not None and page.state.banner and "Settings" in page.state.banner
@@ -150,11 +106,11 @@ def test_first_launch_without_a_server_shows_the_demo_not_settings(
 
 def test_keys_scroll_apply_presets_invert_and_ctrl_wheel_zooms(make_app: MakeApp) -> None:
     ui = make_app(demo=True)
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     state = ui.app.viewer
     state.go(10)
-    ui.frames_until(lambda: _ready(ui, 10), what="slice 11")
-    _wheel(ui, "1", 0)  # the pointer over the image; a click gives the window focus
+    ui.frames_until(lambda: ui.slice_ready(10), what="slice 11")
+    ui.wheel_over_image("1", 0)  # the pointer over the image; a click gives the window focus
     ui.xdotool("click", "1")
     ui.frames(3)
     for key, check, what in (
@@ -177,7 +133,7 @@ def test_keys_scroll_apply_presets_invert_and_ctrl_wheel_zooms(make_app: MakeApp
     ui.xdotool("keyup", "ctrl")
     ui.frames_until(lambda: state.zoom > 1.0, what="ctrl+wheel to zoom in")
     assert state.index == 59  # zooming did not scroll
-    ui.frames_until(lambda: _ready(ui, 59), what="the last slice drawn")
+    ui.frames_until(lambda: ui.slice_ready(59), what="the last slice drawn")
     ui.xdotool("key", "space")  # cine: plays on from the last slice, looping to the first
     ui.frames_until(lambda: state.cine_playing and state.index < 59, what="Space to play")
     ui.xdotool("key", "space")
@@ -186,7 +142,7 @@ def test_keys_scroll_apply_presets_invert_and_ctrl_wheel_zooms(make_app: MakeApp
 
 def test_toolbar_buttons_and_the_tag_browser(make_app: MakeApp) -> None:
     ui = make_app(demo=True)
-    ui.frames_until(lambda: _ready(ui), what="the demo's first slice")
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     state = ui.app.viewer
     ui.click("viewer/invert")
     ui.frames_until(lambda: state.invert, what="Invert")

@@ -26,7 +26,6 @@ from viewer.app.viewer_page import CANVAS, ViewerPage
 from viewer.app.viewer_state import ViewerState
 from viewer.demo import DemoStudy
 from viewer.loader import LocalFolderSource, SeriesLoader, SliceState, build_layout
-from viewer.phantom import read_slice_code
 
 MakeApp = Callable[..., Driver]
 
@@ -123,31 +122,11 @@ def _open_on(
     """Open the series at `index` and wait for it: the page, its loader, where the
     image is drawn and the band the placeholder text goes in."""
     page = _open(ui, source, demo, cursor=index)
-    ui.frames_until(lambda: _ready(page, index), what=f"slice {index + 1}")
+    ui.frames_until(lambda: ui.slice_ready(index), what=f"slice {index + 1}")
     assert page.loader is not None
     image_box = page.image_box()
     assert image_box is not None
     return page, page.loader, image_box, _text_band(ui)
-
-
-def _ready(page: ViewerPage, index: int) -> bool:
-    return page.slot == "ready" and page.state.index == index and page.image_box() is not None
-
-
-def _content(page: ViewerPage, index: int) -> int:
-    """The phantom slice (its InstanceNumber - 1) at layout position `index`."""
-    assert page.loader is not None and page.loader.layout is not None
-    return int(page.loader.layout.header(index).InstanceNumber) - 1
-
-
-def _shown_slice(ui: Driver, page: ViewerPage, path: Path) -> tuple[int, Image.Image]:
-    """The phantom slice the screen shows, read from a screenshot, and the screenshot."""
-    box = page.image_box()
-    size = page.state.image_size
-    assert box is not None and size is not None
-    shot = ui.screenshot(path)
-    code = read_slice_code(np.asarray(shot.crop(box)), source_shape=(size[1], size[0]))
-    return code, shot
 
 
 def _text_band(ui: Driver) -> Box:
@@ -197,8 +176,8 @@ def test_a_slice_not_yet_loaded_shows_a_placeholder_never_the_previous_image(
     try:
         page, loader, image_box, band = _open_on(ui, source, demo, neighbour)
         assert loader.state(held) is not SliceState.READY
-        code, neighbour_shot = _shown_slice(ui, page, tmp_path / "neighbour.png")
-        assert code == _content(page, neighbour)
+        code, neighbour_shot = ui.shown_slice(tmp_path / "neighbour.png")
+        assert code == ui.slice_content(neighbour)
         # The check below has teeth: the neighbour's image is there to be left behind.
         assert _image_pixels(neighbour_shot, image_box, band) > 1000
 
@@ -218,10 +197,10 @@ def test_a_slice_not_yet_loaded_shows_a_placeholder_never_the_previous_image(
         assert count_near(shot, band, PLACEHOLDER, tol=12) > 30
 
         source.released.set()
-        ui.frames_until(lambda: _ready(page, held), what="the held slice once released")
-        code, _ = _shown_slice(ui, page, tmp_path / "released.png")
-        assert code == _content(page, held)
-        assert _content(page, held) != _content(page, neighbour)
+        ui.frames_until(lambda: ui.slice_ready(held), what="the held slice once released")
+        code, _ = ui.shown_slice(tmp_path / "released.png")
+        assert code == ui.slice_content(held)
+        assert ui.slice_content(held) != ui.slice_content(neighbour)
     finally:
         source.open_everything()
 
@@ -261,12 +240,12 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
         source.healed.set()  # the server is back; the user clicks the placeholder
         _point_at_canvas_middle(ui)
         ui.xdotool("click", "1")
-        ui.frames_until(lambda: _ready(page, broken), what="the slice after the retry click")
+        ui.frames_until(lambda: ui.slice_ready(broken), what="the slice after the retry click")
         assert source.attempts[sops[broken]] == attempts + 1
         assert any(
             e.kind == "retry" and e.index == broken and e.detail == "user" for e in loader.trace()
         )
-        code, _ = _shown_slice(ui, page, tmp_path / "retried.png")
-        assert code == _content(page, broken)
+        code, _ = ui.shown_slice(tmp_path / "retried.png")
+        assert code == ui.slice_content(broken)
     finally:
         source.open_everything()
