@@ -145,6 +145,43 @@ def test_jump_far_away_is_served_before_the_rest(
         check_all_frames(loader, unc)
 
 
+def test_a_slow_stream_gets_the_layout_from_metadata_so_scrolling_starts_early(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    gated = GatedSource(local, after=5)  # a stream that stops after 5 instances
+    with SeriesLoader(gated, layout_wait=0.05) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        assert gated.waiting.wait(WAIT)
+        # Still held: the layout can only have come from /metadata.
+        events = events_until(loader, lambda e, _: isinstance(e, SeriesOpened))
+        assert not gated.gate.is_set() and gated.delivered == 5
+        opened = events[-1]
+        assert isinstance(opened, SeriesOpened) and len(opened.layout) == len(unc.sop_uids)
+        requests = [e.detail for e in loader.trace() if e.kind == "request"]
+        assert requests == ["stream", "metadata"]
+        assert any(e.kind == "layout-late" for e in loader.trace())
+        # Scrolling now asks for far slices alone, before the stream gets there.
+        loader.set_cursor(len(unc.sop_uids) // 2)
+        events_until(
+            loader, lambda e, _: isinstance(e, FrameReady) and e.index == len(unc.sop_uids) // 2
+        )
+        gated.gate.set()
+        assert loader.wait_until_idle(WAIT)
+        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))  # each once
+        check_all_frames(loader, unc)
+
+
+def test_a_fast_stream_is_not_asked_for_metadata_twice(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    with SeriesLoader(local, layout_wait=30.0) as loader:
+        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        assert [e.detail for e in loader.trace() if e.kind == "request"] == ["stream"]
+
+
 def test_switching_series_cancels_the_old_work(
     local: LocalFolderSource, study: phantom.StudyManifest
 ) -> None:

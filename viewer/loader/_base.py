@@ -38,6 +38,7 @@ class LoaderBase:
     namespace: str
     workers: int
     prefetch_radius: int
+    layout_wait: float
     image_rendering: str
     thumbnail_rendering: str
     lazy_load: bool

@@ -70,7 +70,8 @@ class LoaderJobs(LoaderBase):
         with self._cond:
             if self._study is not None and self._study.uid == run.study_uid:
                 self._study.headers[run.series_uid] = list(layout.headers.values())
-            if not self._stale(run):
+            # The stream may have brought the layout first (metadata fetched beside it).
+            if not self._stale(run) and run.layout is None:
                 self._install(run, layout, "metadata")
                 self._cond.notify_all()
 

@@ -18,7 +18,9 @@ The UI asks for slice i (`frame(i)`), moves the cursor (`set_cursor`) and drains
   instances is built from the headers of the streamed instances themselves: parsing
   Orthanc's /metadata for 300 instances costs more client CPU (~0.4 s of pydicom
   `from_json`) than the stream, and the first image is shown (`FirstImage`) within one
-  round trip instead of after the metadata. Otherwise /metadata (or the study's
+  round trip instead of after the metadata. A stream that has not finished after
+  `LAYOUT_WAIT_S` (a slow link, a busy server) gets /metadata beside it, so the user
+  can scroll before the last instance arrives. Otherwise /metadata (or the study's
   metadata, without lazy load) comes first.
 * **Memory.** Decoded frames go to a `FrameCache` bounded by bytes; only the slices
   nearest the cursor that fit are kept, the rest go to the disk cache (if any) so a
@@ -67,7 +69,7 @@ from ._events import (
 )
 from ._jobs import LoaderJobs
 from ._layout import InstanceHeader, SeriesLayout
-from ._plan import LAYOUT_FROM_STREAM_MAX, LoaderPlanning
+from ._plan import LAYOUT_FROM_STREAM_MAX, LAYOUT_WAIT_S, LoaderPlanning
 from ._pool import Job, WorkerPool
 from ._progress import SeriesProgress, SliceState
 from ._run import NO_RUN, Run, StreamState
@@ -79,6 +81,7 @@ from ._trace import Trace, TraceEntry
 __all__ = [
     "DEFAULT_PREFETCH_RADIUS",
     "LAYOUT_FROM_STREAM_MAX",
+    "LAYOUT_WAIT_S",
     "LOADER_RETRY",
     "SeriesLoader",
     "default_workers",
@@ -133,6 +136,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         results: queue.Queue[LoaderEvent] | None = None,
         owns_source: bool = False,
         worker_niceness: int = 0,
+        layout_wait: float = LAYOUT_WAIT_S,
     ) -> None:
         for name, value in (
             ("image_rendering", image_rendering),
@@ -153,6 +157,8 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         self.prefetch_radius = max(0, prefetch_radius)
         self._retry = retry
         self._owns_source = owns_source
+        #: A stream still without the layout after this long gets /metadata beside it.
+        self.layout_wait = layout_wait
         self.results: queue.Queue[LoaderEvent] = results if results is not None else queue.Queue()
         self._trace = Trace()
         self._cond = threading.Condition()

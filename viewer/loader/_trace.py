@@ -35,7 +35,8 @@ class TraceEntry:
     ``error`` (an attempt failed; detail: the message), ``retry`` (scheduled),
     ``failed`` (gave up), ``cancelled`` (a stream stopped because its series was
     replaced), ``stream-end`` (detail: ``complete`` or ``failed``), ``evicted``,
-    ``window`` (a new server-side window).
+    ``window`` (a new server-side window), ``layout-late`` (the stream had not brought
+    the layout in time: /metadata is fetched beside it).
     """
 
     seq: int
