@@ -160,9 +160,11 @@ def _pacs(tmp: Path, wanted: list[str]) -> None:
         studies.open_study(data.study_uid)
         _until(
             app,
-            lambda: studies.opened is not None
-            and not studies.opened.loading
-            and len(studies.opened.thumbnails) >= 3,
+            lambda: (
+                studies.opened is not None
+                and not studies.opened.loading
+                and len(studies.opened.thumbnails) >= 3
+            ),
             "the series and their thumbnails",
         )
         if "studies" in wanted:
