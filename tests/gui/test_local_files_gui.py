@@ -45,7 +45,8 @@ def small_study(tmp_path_factory: pytest.TempPathFactory) -> phantom.StudyManife
 
 
 def _fresh_copy(manifest: phantom.StudyManifest, folder: Path) -> tuple[str, list[Path]]:
-    """The study with new UIDs (never on the PACS before); its UID and files."""
+    """The study with new UIDs and another patient (never on the PACS before); its
+    UID and files."""
     folder.mkdir(parents=True)
     study_uid, series_uid = generate_uid(), generate_uid()
     paths = []
@@ -53,7 +54,10 @@ def _fresh_copy(manifest: phantom.StudyManifest, folder: Path) -> tuple[str, lis
         ds = pydicom.dcmread(source)
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.PatientID = "ZHIVA-STOW-TEST"
+        # Another patient too: the session's PACS is shared, and other tests expect
+        # exactly one phantom study there.
+        ds.PatientID, ds.PatientName = "ZHIVA-STOW-TEST", "Stow^Test"
+        ds.StudyDescription = ds.AccessionNumber = "STOW test"
         path = folder / f"{n:03d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
