@@ -101,6 +101,9 @@ def test_file_open_folder_lists_the_local_study_and_views_it(
 ) -> None:
     ui = make_app()
     app = ui.app
+    # No server saved: the first launch shows the demo; its loader goes once unused.
+    ui.frames_until(lambda: app.demo_study is not None, what="the demo")
+    demo_loader = app.loaders[-1]
     _menu(ui, "open-folder")
     ui.frames_until(lambda: dpg.is_item_shown(OPEN_FOLDER), what="the folder dialog")
     folder = small_study.series["uncompressed"].paths[0].parents[1]
@@ -115,6 +118,11 @@ def test_file_open_folder_lists_the_local_study_and_views_it(
     assert not dpg.is_item_shown("studies/store/row")
     assert not dpg.is_item_shown("studies/back")
     _open_and_view(ui, small_study.study_uid, tmp_path)
+    # Only the folder's loader is left: the demo's stopped (threads, frame cache).
+    assert app.loaders == [app.local_loader] and app.viewer_page is not None
+    assert app.viewer_page.loader is app.local_loader
+    with pytest.raises(RuntimeError, match="shut down"):
+        demo_loader.open_series("1.2.3", study_uid="1.2.3")
 
 
 def test_file_open_files_and_a_folder_without_dicom(

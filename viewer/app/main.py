@@ -271,11 +271,10 @@ class App:
             return
         self._server_id = server_id
         if self.server_loader is not None:
-            old = self.server_loader
-            self.server_loader = None
-            if self.list_loader is old:
+            if self.list_loader is self.server_loader:
                 self.list_loader = None
-            self._retire(old)
+            self.server_loader = None
+            self._retire_unused()
         self.server_client = self.server_config = self._server_search = None
         self._update_store_target()
         if selected is None:
@@ -333,12 +332,14 @@ class App:
             fuzzy_supported=config.fuzzy_matching,
         )  # fmt: skip
 
-    def _retire(self, loader: SeriesLoader) -> None:
-        """Stop a loader nobody lists or views any more (the Viewer may still show it)."""
-        if self.viewer_page is not None and self.viewer_page.loader is loader:
-            return
-        loader.shutdown(timeout=0)
-        if loader in self.loaders:
+    def _retire_unused(self) -> None:
+        """Stop the loaders nothing lists or shows any more: each holds threads and a
+        frame cache of its own (up to the memory budget)."""
+        page_loader = self.viewer_page.loader if self.viewer_page is not None else None
+        used = {id(x) for x in (self.list_loader, self.server_loader, self.local_loader)}
+        used.add(id(page_loader))
+        for loader in [x for x in self.loaders if id(x) not in used]:
+            loader.shutdown(timeout=0)
             self.loaders.remove(loader)
 
     # -- local files (File > Open) ------------------------------------------------------
@@ -354,9 +355,8 @@ class App:
         source = LocalFolderSource(paths)
         loader = SeriesLoader(source, owns_source=True, worker_niceness=LOADER_NICENESS)
         self.loaders.append(loader)
-        if self.local_loader is not None:
-            self._retire(self.local_loader)
         self.local_source, self.local_loader, self.list_loader = source, loader, loader
+        self._retire_unused()
 
         def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
             return source.search_studies(query, limit=limit, offset=offset)
@@ -378,8 +378,6 @@ class App:
     def browse_server(self) -> None:
         """Leave the local files: the study list shows the selected server again."""
         studies = self.studies
-        if self.local_loader is not None:
-            self._retire(self.local_loader)
         self.local_source = self.local_loader = None
         if studies is None:
             return
@@ -392,6 +390,7 @@ class App:
             self.list_loader = None
             name = studies.server_name or "the server"
             studies.set_source(name, None, None, message=f"Connecting to {name}…")
+        self._retire_unused()
         self._update_store_target()
 
     def _update_store_target(self) -> None:
@@ -481,6 +480,7 @@ class App:
         page = self.ensure_viewer_page()
         page.set_banner(None)
         page.show_series(loader, series_uid, study_uid, cursor=cursor)
+        self._retire_unused()  # e.g. the demo's, or local files' the list has left
         self.state.navigate("viewer")
 
     # -- the viewer -------------------------------------------------------------------
@@ -554,6 +554,7 @@ class App:
         page = self.ensure_viewer_page()
         page.set_banner(DEMO_BANNER)
         page.show_series(loader, demo.series_uid, demo.study_uid)
+        self._retire_unused()
 
     # -- the loop ---------------------------------------------------------------------
 
