@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ._errors import SettingsLocked
+from ._paths import ensure_private_dir
 
 __all__ = [
     "ENV_TEST_PAUSE_AT",
@@ -68,22 +69,6 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` and any missing parents, each readable only by the user.
-
-    (``mkdir(parents=True)`` would give the parents the default mode, and the config
-    dir is usually such a parent of the log or lock path.) Existing dirs are left alone.
-    """
-    missing: list[Path] = []
-    current = directory
-    while not current.exists() and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-            path.mkdir(mode=0o700)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from ._atomic import ensure_private_dir
+from ._paths import ensure_private_dir  # not ._atomic: hashlib, secrets before the window
 
 __all__ = [
     "LOG_BACKUP_COUNT",

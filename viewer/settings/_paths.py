@@ -8,6 +8,7 @@ everything in one place and never touches the user's real settings.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ __all__ = [
     "APP_NAME",
     "ENV_CONFIG_DIR",
     "AppPaths",
+    "ensure_private_dir",
     "find_assets_dir",
     "resolve_paths",
     "system_config_dirs",
@@ -112,3 +114,19 @@ def find_assets_dir(env: Mapping[str, str] | None = None) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` and any missing parents, each readable only by the user.
+
+    (``mkdir(parents=True)`` would give the parents the default mode, and the config
+    dir is usually such a parent of the log or lock path.) Existing dirs are left alone.
+    """
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            path.mkdir(mode=0o700)
