@@ -144,6 +144,9 @@ class PartReader(io.RawIOBase):
             total += len(piece)
         self._size = total
         self._pos = 0
+        #: The piece `read` last took from: pydicom reads a header in hundreds of small
+        #: reads (tag, VR, length, value), nearly all inside one piece.
+        self._current = 0
 
     def readable(self) -> bool:
         return True
@@ -172,11 +175,19 @@ class PartReader(io.RawIOBase):
             if hi > lo:
                 out.append(piece[lo:hi])
                 start += hi - lo
+                self._current = index
             index += 1
         self._pos = start
         return out
 
     def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0 and self._pieces:
+            # Fast path: the whole read inside the current piece.
+            piece = self._pieces[self._current]
+            lo = self._pos - self._starts[self._current]
+            if 0 <= lo and lo + size <= len(piece):
+                self._pos += size
+                return piece[lo : lo + size].tobytes()
         slices = self._slices(-1 if size is None else size)
         if len(slices) == 1:
             return slices[0].tobytes()
