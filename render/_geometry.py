@@ -131,10 +131,9 @@ def sort_slices(slices: Sequence[SliceGeometry]) -> list[int]:
     """
     distances = [item.distance for item in slices]
     if slices and all(d is not None for d in distances):
-        return sorted(
-            range(len(slices)),
-            key=lambda i: (round(distances[i] or 0.0, 4), *_instance_key(i, slices[i])),
-        )
+        # float(): round() of a numpy float64 is ~10x slower, and this runs per slice.
+        rounded = [round(float(d or 0.0), 4) for d in distances]
+        return sorted(range(len(slices)), key=lambda i: (rounded[i], *_instance_key(i, slices[i])))
     return sorted(range(len(slices)), key=lambda i: _instance_key(i, slices[i]))
 
 
