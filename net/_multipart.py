@@ -185,7 +185,7 @@ class PartReader(io.RawIOBase):
             # Fast path: the whole read inside the current piece.
             piece = self._pieces[self._current]
             lo = self._pos - self._starts[self._current]
-            if 0 <= lo and lo + size <= len(piece):
+            if lo >= 0 and lo + size <= len(piece):
                 self._pos += size
                 return piece[lo : lo + size].tobytes()
         slices = self._slices(-1 if size is None else size)
