@@ -25,7 +25,8 @@ import render
 from ._cache import CachedFrame
 from ._decode import decode_dataset_frame, decode_native_frame, is_fast, transfer_syntax_of
 from ._layout import PIXEL_KEYWORDS, InstanceHeader, instance_geometries, sop_uid_of
-from ._quick import quick_pixel_format, quick_sop_uid
+from ._quick import quick_geometry, quick_pixel_format, quick_sop_uid
+from ._scan import scan_part10
 from ._sources import raw_bytes
 
 __all__ = ["Instance", "decode_instance_frame", "instance_from_dataset", "instance_from_part10"]
@@ -106,6 +107,9 @@ def instance_from_part10(data: bytes, *, keep_raw: bool = True) -> Instance:
 
     Raises pydicom's errors for bytes that are not DICOM.
     """
+    quick = _quick_instance(data, keep_raw=keep_raw)
+    if quick is not None:
+        return quick
     stream = io.BytesIO(data)
     try:
         ds = pydicom.dcmread(stream, stop_before_pixels=True)
@@ -136,6 +140,29 @@ def instance_from_part10(data: bytes, *, keep_raw: bool = True) -> Instance:
             return Instance(header.sop_uid, header, fmt, ts, native=native, raw=raw)
     full = pydicom.dcmread(io.BytesIO(data), force=True)
     return Instance(header.sop_uid, header, fmt, ts, dataset=full, raw=raw)
+
+
+def _quick_instance(data: bytes, *, keep_raw: bool) -> Instance | None:
+    """The common case without pydicom's reader (see `_scan`): an uncompressed
+    little-endian classic image whose pixel format, geometry and SOP UID `_quick`
+    reads. None for anything else, which the pydicom path below handles."""
+    scan = scan_part10(data)
+    if scan is None:
+        return None
+    ds = scan.dataset
+    fmt = quick_pixel_format(ds)
+    sop = quick_sop_uid(ds)
+    if fmt is None or not sop or not is_fast(fmt, scan.transfer_syntax_uid):
+        return None
+    geometry = quick_geometry(ds)
+    span = _pixel_value_span(data, scan.position, scan.implicit)
+    if geometry is None or span is None:
+        return None
+    header = InstanceHeader(sop, raw=data[: scan.position], pixel_format=fmt, geometry=geometry)
+    offset, length = span
+    native = memoryview(data)[offset : offset + length]
+    raw = data if keep_raw else None
+    return Instance(sop, header, fmt, scan.transfer_syntax_uid, native=native, raw=raw)
 
 
 def instance_from_dataset_with_raw(ds: Dataset, raw: bytes | None) -> Instance:
