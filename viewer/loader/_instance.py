@@ -26,13 +26,10 @@ from ._cache import CachedFrame
 from ._decode import decode_dataset_frame, decode_native_frame, is_fast, transfer_syntax_of
 from ._layout import PIXEL_KEYWORDS, InstanceHeader, instance_geometries, sop_uid_of
 from ._quick import quick_geometry, quick_pixel_format, quick_sop_uid
-from ._scan import scan_part10
+from ._scan import LONG_VRS, UNDEFINED_LENGTH, Malformed, element_header, scan_part10
 from ._sources import raw_bytes
 
 __all__ = ["Instance", "decode_instance_frame", "instance_from_dataset", "instance_from_part10"]
-
-_LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT"}
-_UNDEFINED = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -89,17 +86,30 @@ def _pixel_element(data: bytes, position: int) -> int | None:
 
 def _pixel_value_span(data: bytes, position: int, implicit: bool) -> tuple[int, int] | None:
     """(offset, length) of the Pixel Data value whose element starts at `position`."""
-    if implicit:
-        (length,) = struct.unpack_from("<I", data, position + 4)
-        offset = position + 8
-    else:
-        if data[position + 4 : position + 6] not in _LONG_VRS:
-            return None
-        (length,) = struct.unpack_from("<I", data, position + 8)
-        offset = position + 12
-    if length == _UNDEFINED or offset + length > len(data):
+    try:
+        _, vr, length, offset = element_header(data, position, implicit)
+    except Malformed:
+        return None
+    if vr is not None and vr not in LONG_VRS:
+        return None
+    if length == UNDEFINED_LENGTH or offset + length > len(data):
         return None  # encapsulated, or truncated: pydicom will say what is wrong
     return offset, length
+
+
+def _native_instance(
+    data: bytes, header: InstanceHeader, ts: str, position: int, *, keep_raw: bool
+) -> Instance | None:
+    """The instance with its pixels as a view into `data`, if they can be one."""
+    fmt = header.pixel_format
+    if fmt is None or not is_fast(fmt, ts):
+        return None
+    span = _pixel_value_span(data, position, ts == pydicom.uid.ImplicitVRLittleEndian)
+    if span is None:
+        return None
+    offset, length = span
+    native = memoryview(data)[offset : offset + length]
+    return Instance(header.sop_uid, header, fmt, ts, native=native, raw=data if keep_raw else None)
 
 
 def instance_from_part10(data: bytes, *, keep_raw: bool = True) -> Instance:
@@ -132,12 +142,9 @@ def instance_from_part10(data: bytes, *, keep_raw: bool = True) -> Instance:
         pixel_format=fmt,
         geometry=instance_geometries(ds),
     )
-    if fmt is not None and is_fast(fmt, ts):
-        span = _pixel_value_span(data, position, ts == pydicom.uid.ImplicitVRLittleEndian)
-        if span is not None:
-            offset, length = span
-            native = memoryview(data)[offset : offset + length]
-            return Instance(header.sop_uid, header, fmt, ts, native=native, raw=raw)
+    native = _native_instance(data, header, ts, position, keep_raw=keep_raw)
+    if native is not None:
+        return native
     full = pydicom.dcmread(io.BytesIO(data), force=True)
     return Instance(header.sop_uid, header, fmt, ts, dataset=full, raw=raw)
 
@@ -145,24 +152,19 @@ def instance_from_part10(data: bytes, *, keep_raw: bool = True) -> Instance:
 def _quick_instance(data: bytes, *, keep_raw: bool) -> Instance | None:
     """The common case without pydicom's reader (see `_scan`): an uncompressed
     little-endian classic image whose pixel format, geometry and SOP UID `_quick`
-    reads. None for anything else, which the pydicom path below handles."""
+    reads. None for anything else, which the pydicom path handles."""
     scan = scan_part10(data)
     if scan is None:
         return None
     ds = scan.dataset
-    fmt = quick_pixel_format(ds)
-    sop = quick_sop_uid(ds)
-    if fmt is None or not sop or not is_fast(fmt, scan.transfer_syntax_uid):
-        return None
-    geometry = quick_geometry(ds)
-    span = _pixel_value_span(data, scan.position, scan.implicit)
-    if geometry is None or span is None:
+    # Only `_quick`: its fallbacks in `render` would read the sequences the scan skipped.
+    fmt, sop, geometry = quick_pixel_format(ds), quick_sop_uid(ds), quick_geometry(ds)
+    if fmt is None or not sop or geometry is None:
         return None
     header = InstanceHeader(sop, raw=data[: scan.position], pixel_format=fmt, geometry=geometry)
-    offset, length = span
-    native = memoryview(data)[offset : offset + length]
-    raw = data if keep_raw else None
-    return Instance(sop, header, fmt, scan.transfer_syntax_uid, native=native, raw=raw)
+    return _native_instance(
+        data, header, scan.transfer_syntax_uid, scan.position, keep_raw=keep_raw
+    )
 
 
 def instance_from_dataset_with_raw(ds: Dataset, raw: bytes | None) -> Instance:

@@ -23,18 +23,19 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
-__all__ = ["Scan", "scan_part10"]
+from ._layout import PIXEL_KEYWORDS
+
+__all__ = ["LONG_VRS", "UNDEFINED_LENGTH", "Malformed", "Scan", "element_header", "scan_part10"]
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 _TRANSFER_SYNTAX_UID = 0x00020010
-_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
+UNDEFINED_LENGTH = 0xFFFFFFFF
 #: VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
-_LONG_VRS = frozenset(
+LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _HEADER = struct.Struct("<HH")
@@ -42,7 +43,7 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 
 
-class _Malformed(Exception):
+class Malformed(Exception):
     """Not what this scanner reads: the caller uses pydicom."""
 
 
@@ -55,25 +56,21 @@ class Scan:
     position: int
     pixel_tag: int
 
-    @property
-    def implicit(self) -> bool:
-        return self.transfer_syntax_uid == IMPLICIT_LE
 
-
-def _element_header(data: bytes, pos: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
+def element_header(data: bytes, pos: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
     """(tag, VR, value length, value offset) of the element at `pos`."""
     if pos + 8 > len(data):
-        raise _Malformed
+        raise Malformed
     group, element = _HEADER.unpack_from(data, pos)
     tag = (group << 16) | element
     if implicit or group == 0xFFFE:  # item and delimiter tags never have a VR
         return tag, None, _U32.unpack_from(data, pos + 4)[0], pos + 8
     vr = data[pos + 4 : pos + 6]
     if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-        raise _Malformed
-    if vr in _LONG_VRS:
+        raise Malformed
+    if vr in LONG_VRS:
         if pos + 12 > len(data):
-            raise _Malformed
+            raise Malformed
         return tag, vr, _U32.unpack_from(data, pos + 8)[0], pos + 12
     return tag, vr, _U16.unpack_from(data, pos + 6)[0], pos + 8
 
@@ -82,25 +79,25 @@ def _skip_items(data: bytes, pos: int, implicit: bool) -> int:
     """Past a value of undefined length: items up to and including the sequence
     delimiter (encapsulated pixel data fragments are items too)."""
     while True:
-        tag, _, length, start = _element_header(data, pos, True)
+        tag, _, length, start = element_header(data, pos, True)
         if tag == _SEQUENCE_END:
             return start
         if tag != _ITEM:
-            raise _Malformed
-        pos = _skip_item(data, start, implicit) if length == _UNDEFINED else start + length
+            raise Malformed
+        pos = _skip_item(data, start, implicit) if length == UNDEFINED_LENGTH else start + length
         if pos > len(data):
-            raise _Malformed
+            raise Malformed
 
 
 def _skip_item(data: bytes, pos: int, implicit: bool) -> int:
     """Past the elements of an item of undefined length and its delimiter."""
     while True:
-        tag, _, length, start = _element_header(data, pos, implicit)
+        tag, _, length, start = element_header(data, pos, implicit)
         if tag == _ITEM_END:
             return start
-        pos = _skip_items(data, start, implicit) if length == _UNDEFINED else start + length
+        pos = _skip_items(data, start, implicit) if length == UNDEFINED_LENGTH else start + length
         if pos > len(data):
-            raise _Malformed
+            raise Malformed
 
 
 def _file_meta(data: bytes) -> tuple[str, int]:
@@ -108,9 +105,9 @@ def _file_meta(data: bytes) -> tuple[str, int]:
     pos = 132
     syntax = ""
     while pos + 8 <= len(data) and _U16.unpack_from(data, pos)[0] == 0x0002:
-        tag, _, length, start = _element_header(data, pos, False)
-        if length == _UNDEFINED or start + length > len(data):
-            raise _Malformed
+        tag, _, length, start = element_header(data, pos, False)
+        if length == UNDEFINED_LENGTH or start + length > len(data):
+            raise Malformed
         if tag == _TRANSFER_SYNTAX_UID:
             syntax = data[start : start + length].decode("ascii").strip(" \x00")
         pos = start + length
@@ -128,15 +125,15 @@ def scan_part10(data: bytes) -> Scan | None:
         implicit = syntax == IMPLICIT_LE
         elements: dict[BaseTag, DataElement | RawDataElement] = {}
         while True:
-            tag, vr, length, start = _element_header(data, pos, implicit)
-            if tag in _PIXEL_TAGS:
+            tag, vr, length, start = element_header(data, pos, implicit)
+            if tag in PIXEL_KEYWORDS:
                 key = BaseTag(tag)
                 vr_text = None if vr is None else vr.decode("ascii")
                 elements[key] = RawDataElement(
                     key, vr_text, 0, b"", start, implicit, True, True, False
                 )
                 return Scan(syntax, Dataset(elements), pos, tag)
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 end = _skip_items(data, start, implicit)
                 value = None
             else:
@@ -150,5 +147,5 @@ def scan_part10(data: bytes) -> Scan | None:
                 start, implicit, True, True, False,
             )  # fmt: skip
             pos = end
-    except (_Malformed, UnicodeDecodeError, struct.error):
+    except (Malformed, UnicodeDecodeError, struct.error):
         return None
