@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .servers_state import ServersPageState
     from .store import StoreReport
     from .studies_page import StudiesPage
-    from .studies_state import StudiesState
+    from .studies_state import SearchFn, StudiesState
     from .viewer_page import ViewerPage
 
 __all__ = ["EXIT_NO_DISPLAY", "App", "Gui", "ensure_gui", "run"]
@@ -165,8 +165,7 @@ class App:
         #: The selected server's client and config once connected (None before).
         self.server_client: DicomWebClient | None = None
         self.server_config: ServerConfig | None = None
-        self._server_search: Callable[[StudyQuery, int, int, bool], list[StudySummary]] | None
-        self._server_search = None
+        self._server_search: SearchFn | None = None
         #: Files opened with File > Open, while the study list shows them.
         self.local_source: LocalFolderSource | None = None
         self.local_loader: SeriesLoader | None = None
@@ -417,13 +416,8 @@ class App:
         if not config.can_store:
             self.state.notify("error", f"{config.name} is not set up to store data.")
             return
-        try:
-            paths = source.files(study_uid)
-        except Exception as exc:  # the folder changed under us
-            self.state.notify("error", f"The study's files could not be listed: {exc}")
-            return
         name = config.name
-        studies.set_store_status(f"Storing {len(paths)} instances on {name}…", storing=True)
+        studies.set_store_status(f"Storing on {name}…", storing=True)
 
         def progress(done: int, total: int) -> None:
             text = f"Storing on {name}: {done} of {total} instances sent…"
@@ -438,7 +432,10 @@ class App:
         self.tasks.submit(
             "store",
             f"Storing on {name}…",
-            lambda cancel: store_files(client, paths, study_uid, cancel=cancel, progress=progress),
+            # The study's files are listed on the worker too (a closed source rescans).
+            lambda cancel: store_files(
+                client, source.files(study_uid), study_uid, cancel=cancel, progress=progress
+            ),
             on_done=self._stored,
             on_error=failed,
         )
@@ -447,7 +444,7 @@ class App:
         level, text = report.summary()
         if self.studies is not None:
             self.studies.set_store_status(text, storing=False)
-        self.state.notify(level, text)  # type: ignore[arg-type]
+        self.state.notify(level, text)
 
     def _dispatch(self) -> None:
         """Hand each loader event to the page it belongs to (once per frame)."""

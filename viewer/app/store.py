@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from .state import Level
 from .ui_thread import CancelToken
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class StoreReport:
     def unsent(self) -> int:
         return self.total - self.stored - len(self.failed) - self.unconfirmed
 
-    def summary(self) -> tuple[str, str]:
+    def summary(self) -> tuple[Level, str]:
         """(notice level, text) for the status bar."""
         if self.cancelled:
             return "warning", (
