@@ -15,12 +15,15 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from net import ServerConfig
 from tests.gui.driver import Driver
+from tests.support.pacs import TestPacs
 from tests.support.xvfb import SCREEN as XVFB_SCREEN
 from tests.support.xvfb import XvfbError, start_xvfb
-from viewer.settings import forget_secrets
+from viewer.settings import ServerRegistry, forget_secrets, resolve_paths
 
 
 @pytest.fixture(scope="session")
@@ -130,3 +133,21 @@ def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callabl
     yield make
     while drivers:
         drivers.pop().app.close()
+
+
+@pytest.fixture
+def select_pacs(
+    isolated_env: Path, pacs: TestPacs, pacs_server_config: ServerConfig
+) -> Callable[..., ServerConfig]:
+    """Save the test PACS (with `changes` to its config) as the selected server, with
+    its password, in the settings the next `make_app` opens."""
+
+    def select(**changes: object) -> ServerConfig:
+        config = msgspec.structs.replace(pacs_server_config, **changes)
+        registry = ServerRegistry.open(resolve_paths(isolated_env), fetch_organisation=False)
+        registry.add(config)
+        registry.select(config.id)
+        registry.secrets.set(config.id, "password", pacs.users["zhiva-admin"])
+        return config
+
+    return select

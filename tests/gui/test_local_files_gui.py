@@ -30,7 +30,6 @@ from viewer.app.files import OPEN_FILES, OPEN_FOLDER, SAVE_PNG
 from viewer.app.shell import menu_tag
 from viewer.app.studies_page import series_tag, study_tag
 from viewer.phantom import read_slice_code
-from viewer.settings import ServerRegistry, resolve_paths
 
 MakeApp = Callable[..., Driver]
 SMALL = {"slices": 12, "rows": 96, "cols": 96, "variants": ("uncompressed",)}
@@ -150,29 +149,15 @@ def test_file_open_files_and_a_folder_without_dicom(
     assert dpg.get_value("studies/status") == studies.message
 
 
-def _server(
-    isolated_env: Path, pacs: TestPacs, config: ServerConfig, *, can_store: bool
-) -> ServerConfig:
-    import msgspec
-
-    config = msgspec.structs.replace(config, can_store=can_store)
-    registry = ServerRegistry.open(resolve_paths(isolated_env), fetch_organisation=False)
-    registry.add(config)
-    registry.select(config.id)
-    registry.secrets.set(config.id, "password", pacs.users["zhiva-admin"])
-    return config
-
-
 @pytest.mark.integration
 def test_store_on_server_sends_the_local_study_to_the_pacs(
     make_app: MakeApp,
-    isolated_env: Path,
+    select_pacs: Callable[..., ServerConfig],
     pacs: TestPacs,
-    pacs_server_config: ServerConfig,
     small_study: phantom.StudyManifest,
     tmp_path: Path,
 ) -> None:
-    config = _server(isolated_env, pacs, pacs_server_config, can_store=True)
+    config = select_pacs(can_store=True)
     study_uid, paths = _fresh_copy(small_study, tmp_path / "fresh")
     check = DicomWebClient(config, httpx.BasicAuth("zhiva-admin", pacs.users["zhiva-admin"]))
     assert check.search_studies(StudyQuery(study_uid=study_uid)) == []
@@ -214,12 +199,10 @@ def test_store_on_server_sends_the_local_study_to_the_pacs(
 @pytest.mark.integration
 def test_store_is_not_offered_when_the_server_cannot_store(
     make_app: MakeApp,
-    isolated_env: Path,
-    pacs: TestPacs,
-    pacs_server_config: ServerConfig,
+    select_pacs: Callable[..., ServerConfig],
     small_study: phantom.StudyManifest,
 ) -> None:
-    _server(isolated_env, pacs, pacs_server_config, can_store=False)
+    select_pacs(can_store=False)
     ui = make_app()
     app = ui.app
     ui.frames_until(lambda: app.server_client is not None, what="the server connection")

@@ -13,7 +13,6 @@ from net import ServerConfig
 from tests.gui.driver import Driver
 from tests.support.pacs import TestPacs
 from viewer.app.studies_page import field_tag, series_tag, study_tag
-from viewer.settings import ServerRegistry, resolve_paths
 
 MakeApp = Callable[..., Driver]
 
@@ -21,15 +20,11 @@ MakeApp = Callable[..., Driver]
 @pytest.mark.integration
 def test_search_finds_the_phantom_and_its_ct_series_opens_in_the_viewer(
     make_app: MakeApp,
-    isolated_env: Path,
+    select_pacs: Callable[..., ServerConfig],
     pacs: TestPacs,
-    pacs_server_config: ServerConfig,
     tmp_path: Path,
 ) -> None:
-    registry = ServerRegistry.open(resolve_paths(isolated_env), fetch_organisation=False)
-    registry.add(pacs_server_config)
-    registry.select(pacs_server_config.id)
-    registry.secrets.set(pacs_server_config.id, "password", pacs.users["zhiva-admin"])
+    select_pacs()
 
     ui = make_app()
     app = ui.app
