@@ -94,9 +94,14 @@ def _settings(directory: Path) -> None:
 
 
 def _run(code: str, env: dict[str, str], *args: str) -> dict[str, float]:
+    return marks([sys.executable, "-c", code, *args], env)
+
+
+def marks(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run `command`; the "NAME MONOTONIC" lines it prints, as seconds since its spawn."""
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        command,
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -104,7 +109,7 @@ def _run(code: str, env: dict[str, str], *args: str) -> dict[str, float]:
         timeout=120,
     )
     if done.returncode != 0:
-        raise SystemExit(f"child failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     marks: dict[str, float] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(" ")

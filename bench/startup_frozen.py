@@ -20,37 +20,23 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from startup import _display  # bench/startup.py: the private Xvfb
+from startup import _display, marks  # bench/startup.py: the private Xvfb, the timing
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = ["--first-frame-probe"]
 
 
 def _run(command: list[str], env: dict[str, str], config: Path) -> float:
-    start = time.monotonic()
-    done = subprocess.run(
-        [*command, *PROBE, "--config-dir", str(config)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    for line in done.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "first-frame":
-            return float(value) - start
-    raise SystemExit(f"{command[0]} printed no first-frame mark:\n{done.stdout[-2000:]}")
+    found = marks([*command, *PROBE, "--config-dir", str(config)], env)
+    if "first-frame" not in found:
+        raise SystemExit(f"{command[0]} printed no first-frame mark")
+    return found["first-frame"]
 
 
 def main() -> None:
