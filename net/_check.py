@@ -15,8 +15,9 @@ import httpx
 import msgspec
 
 from ._client import DicomWebClient
-from ._config import ServerConfig, validate_config
+from ._config import ServerConfig
 from ._errors import AuthError, DicomWebError, NotFound, ServerError, TlsError, TransportError
+from ._fields import validate_config
 from ._models import SeriesSummary, StudySummary
 
 __all__ = ["CheckResult", "CheckStatus", "ServerCheck", "check_server"]

@@ -1,16 +1,15 @@
 """Server configuration: the typed value behind the Settings > Servers form.
 
 `ServerConfig` holds every field of a DICOMweb server as the Zhiva documentation
-describes it, plus what real deployments need (a CA file, timeouts). `validate_config`
-returns one message per invalid field so the form can show it while the user types,
-and the `*_root` helpers turn a config into the URL roots of QIDO-RS, WADO-RS and
-WADO-URI (DESIGN.md §3: a postfix that starts with ``/`` is a path from the host's root).
+describes it, plus what real deployments need (a CA file, timeouts); `net._fields`
+describes and checks each field (`validate_config`). The `*_root` helpers turn a
+config into the URL roots of QIDO-RS, WADO-RS and WADO-URI (DESIGN.md §3: a postfix
+that starts with ``/`` is a path from the host's root).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import uuid as _uuid
 from typing import Literal
@@ -28,7 +27,6 @@ __all__ = [
     "new_server_id",
     "origin_of",
     "qido_root",
-    "validate_config",
     "validate_url",
     "wado_rs_root",
     "wado_uri_root",
@@ -38,9 +36,6 @@ AuthType = Literal["none", "basic", "token", "zhiva"]
 #: ``wadors``: WADO-RS frames/instances decoded locally; ``wado``: WADO-URI;
 #: ``https``: images the server renders itself (``/rendered``).
 RenderingProtocol = Literal["wadors", "wado", "https"]
-
-AUTH_TYPES: tuple[AuthType, ...] = ("none", "basic", "token", "zhiva")
-RENDERING_PROTOCOLS: tuple[RenderingProtocol, ...] = ("wadors", "wado", "https")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -135,7 +130,6 @@ def wado_uri_root(config: ServerConfig) -> str:
 # --- validation ----------------------------------------------------------------------
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_POSTFIX = re.compile(r"^[A-Za-z0-9._~\-/:@!$&'()*+,;=%]*$")
 
 
 def _valid_hostname(host: str) -> bool:
@@ -182,67 +176,3 @@ def validate_url(url: str, *, what: str = "URL", required: bool = True) -> str |
     if parts.query or parts.fragment:
         return f"{what} must not contain '?' or '#'; put path parts in the postfix fields."
     return None
-
-
-def _validate_postfix(value: str, label: str) -> str | None:
-    if not _POSTFIX.match(value):
-        return f"{label} may contain only letters, digits and - . _ ~ / (no spaces, '?' or '#')."
-    if any(seg in (".", "..") for seg in value.split("/")):
-        return f"{label} must not contain '.' or '..' path segments."
-    return None
-
-
-def validate_config(config: ServerConfig) -> dict[str, str]:
-    """Check every field; return ``{field_name: message}`` for the ones that are invalid.
-
-    An empty dict means the server can be saved. Cheap enough to run on every keystroke.
-    """
-    errors: dict[str, str] = {}
-    if not config.name.strip():
-        errors["name"] = "Server Name is required."
-    if (msg := validate_url(config.url, what="Server URL")) is not None:
-        errors["url"] = msg
-    if config.auth_type not in AUTH_TYPES:
-        errors["auth_type"] = f"Authentication Type must be one of {', '.join(AUTH_TYPES)}."
-    if config.auth_type == "basic" and not config.username.strip():
-        errors["username"] = "A user name is required for Basic authentication."
-    if config.auth_type == "zhiva" and (
-        msg := validate_url(config.auth_server_url, what="Auth Server URL")
-    ):
-        errors["auth_server_url"] = msg
-    for name in ("token_server", "refresh_server"):
-        value = getattr(config, name)
-        if value and (msg := validate_url(value, what=name.replace("_", " ").capitalize())):
-            errors[name] = msg
-    if config.uuid.strip():
-        try:
-            parsed = _uuid.UUID(config.uuid.strip())
-        except ValueError:
-            errors["uuid"] = "Server UUID is not a UUID (e.g. 0b5d3c4e-...); use Generate."
-        else:
-            if parsed.version != 4:
-                errors["uuid"] = (
-                    f"Server UUID must be a version 4 UUID (this one is version {parsed.version})."
-                )
-    for name, label in (
-        ("postfix", "Server Postfix"),
-        ("wado_uri_postfix", "WADO URI Postfix"),
-        ("wado_postfix", "WADO Postfix"),
-        ("qido_postfix", "QIDO Postfix"),
-    ):
-        if (msg := _validate_postfix(getattr(config, name), label)) is not None:
-            errors[name] = msg
-    for name in ("image_rendering", "thumbnail_rendering"):
-        if getattr(config, name) not in RENDERING_PROTOCOLS:
-            errors[name] = f"Must be one of {', '.join(RENDERING_PROTOCOLS)}."
-    if config.ca_file.strip():
-        path = os.path.expanduser(config.ca_file.strip())
-        if not os.path.isfile(path):
-            errors["ca_file"] = f"CA certificate file '{path}' does not exist."
-        elif not os.access(path, os.R_OK):
-            errors["ca_file"] = f"CA certificate file '{path}' is not readable."
-    for name in ("connect_timeout", "read_timeout"):
-        value = getattr(config, name)
-        if not (0 < value <= 3600):
-            errors[name] = "Timeout must be between 0 and 3600 seconds."
-    return errors

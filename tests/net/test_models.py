@@ -118,10 +118,10 @@ def test_sniff_media_type(data: bytes, declared: str, expected: str) -> None:
 def test_public_surface_is_pinned() -> None:
     # Changing the public API of net/ must be a deliberate act: update this list too.
     expected = """
-        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY AuthError AuthType
+        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY SECRET_FIELDS SERVER_FIELDS AuthError AuthType
         CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Frame
         HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage
-        RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError
+        RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
         TokenClaims TokenError TokenExpired TokenSet TransportError UntrustedCertificate
         ZhivaTokenAuth auth_base_url check_server decode_token exchange_auth_token format_person_name

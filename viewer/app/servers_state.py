@@ -22,19 +22,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import httpx
 import msgspec
 
 from net import (
+    SERVER_FIELDS,
     AuthType,
     CheckResult,
     DicomWebError,
     LoginCancelled,
-    RenderingProtocol,
     ServerCheck,
     ServerConfig,
+    ServerField,
     TokenClaims,
     TokenError,
     TokenSet,
@@ -77,7 +78,6 @@ __all__ = [
 
 log = logging.getLogger("viewer.app.servers")
 
-FieldKind = Literal["text", "choice", "bool", "path", "seconds", "uuid", "secret"]
 FormKind = Literal["user", "managed", "preset", "new"]
 PageTopic = Literal["entries", "form", "edit", "check", "signin", "message"]
 Clock = Callable[[], float]
@@ -93,184 +93,16 @@ AUTH_LABELS: Mapping[AuthType, str] = {
 CHOICE_LABELS: Mapping[str, str] = {str(k): v for k, v in AUTH_LABELS.items()}
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One row of the form: the field, its label, its one-line meaning, how it is edited."""
-
-    name: str
-    label: str
-    help: str
-    kind: FieldKind = "text"
-    choices: tuple[str, ...] = ()
-    #: Shown only for these authentication types; empty: always shown.
-    auth: tuple[AuthType, ...] = ()
-    section: str = "Server"
-
-
-_RENDERING = tuple(get_args(RenderingProtocol))
-
-#: Every field of `ServerConfig` except `id`, plus the two secrets (a test checks it).
-FORM_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("name", "Server Name", "How this server is called in the Selected Server list."),
-    FieldSpec(
-        "url",
-        "Server URL",
-        "The server's DICOMweb address; must start with https://.",
-    ),
-    FieldSpec(
-        "auth_type",
-        "Authentication Type",
-        "How the viewer signs in to this server.",
-        kind="choice",
-        choices=tuple(AUTH_LABELS),
-    ),
-    FieldSpec(
-        "username",
-        "User name",
-        "Your user name on this server.",
-        auth=("basic",),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "password",
-        "Password",
-        "Kept in the OS keyring (or a file only you can read), never in the settings file.",
-        kind="secret",
-        auth=("basic",),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "token",
-        "Token",
-        "Paste the sign-in token (JWT) you were given; it is exchanged for a session once.",
-        kind="secret",
-        auth=("token",),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "auth_server_url",
-        "Auth Server URL",
-        "The Zhiva auth server, e.g. https://host/auth; Sign in opens its page in your browser.",
-        auth=("zhiva",),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "token_server",
-        "Token server",
-        "Where a sign-in token is exchanged (the token's tokenServer; filled in from it).",
-        auth=("token", "zhiva"),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "refresh_server",
-        "Refresh server",
-        "Where the session is renewed (the token's refreshServer; filled in from it).",
-        auth=("token", "zhiva"),
-        section="Sign-in",
-    ),
-    FieldSpec(
-        "uuid",
-        "Server UUID",
-        "A version 4 UUID sent along with inference requests; Generate makes one.",
-        kind="uuid",
-        section="Paths",
-    ),
-    FieldSpec(
-        "postfix",
-        "Server Postfix",
-        "Added to the Server URL before the QIDO and WADO postfixes (e.g. aets/DCM4CHEE).",
-        section="Paths",
-    ),
-    FieldSpec(
-        "qido_postfix",
-        "QIDO Postfix",
-        "Where searches (QIDO-RS) live under the base; often rs, may be empty.",
-        section="Paths",
-    ),
-    FieldSpec(
-        "wado_postfix",
-        "WADO Postfix",
-        "Where images (WADO-RS) live under the base; often rs, may be empty.",
-        section="Paths",
-    ),
-    FieldSpec(
-        "wado_uri_postfix",
-        "WADO URI Postfix",
-        "Where WADO-URI lives, usually wado; a leading / starts at the host (/zhiva/wado).",
-        section="Paths",
-    ),
-    FieldSpec(
-        "qido_supports_include_field",
-        "QIDO Supports Include Field",
-        "Ask for extra attributes in searches with includefield.",
-        kind="bool",
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "image_rendering",
-        "Image rendering protocol",
-        "wadors: frames decoded here; wado: WADO-URI; https: images the server renders.",
-        kind="choice",
-        choices=_RENDERING,
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "thumbnail_rendering",
-        "Thumbnail rendering protocol",
-        "wadors: made here from a frame; wado: WADO-URI; https: the server's thumbnails.",
-        kind="choice",
-        choices=_RENDERING,
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "lazy_load",
-        "Enable Study LazyLoad",
-        "Load only the selected series' metadata instead of the whole study's.",
-        kind="bool",
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "fuzzy_matching",
-        "Supports Fuzzy Matching",
-        "Ask the server to match similar spellings of names in searches.",
-        kind="bool",
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "can_store",
-        "Can Store/Update Data",
-        "Allow sending and changing data on this server (STOW).",
-        kind="bool",
-        section="Behaviour",
-    ),
-    FieldSpec(
-        "ca_file",
-        "CA certificate",
-        "For a self-signed server: the CA certificate (PEM) to trust, e.g. trusted.crt.",
-        kind="path",
-        section="Connection",
-    ),
-    FieldSpec(
-        "connect_timeout",
-        "Connect timeout (s)",
-        "Seconds to wait for the server to accept a connection.",
-        kind="seconds",
-        section="Connection",
-    ),
-    FieldSpec(
-        "read_timeout",
-        "Read timeout (s)",
-        "Seconds to wait for the server to answer a request.",
-        kind="seconds",
-        section="Connection",
-    ),
-)
+#: One row of the form: the catalogue's description of a field (`net.SERVER_FIELDS`).
+FieldSpec = ServerField
+#: Every field of `ServerConfig` except `id`, plus the two secrets, in form order.
+FORM_FIELDS: tuple[FieldSpec, ...] = SERVER_FIELDS
 _SPECS = {spec.name: spec for spec in FORM_FIELDS}
-#: The form fields that are secrets, not `ServerConfig` fields.
-SECRET_FIELDS = ("password", "token")
 #: Fields whose text is kept as typed but saved without surrounding spaces.
 _STRIPPED = frozenset(
-    s.name for s in FORM_FIELDS if s.kind in ("text", "path", "uuid") and s.name != "name"
+    s.name
+    for s in FORM_FIELDS
+    if s.kind in ("text", "url", "postfix", "path", "uuid") and s.name != "name"
 )
 
 FormValue = str | bool

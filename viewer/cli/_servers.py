@@ -8,13 +8,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from net import AuthType, RenderingProtocol, ServerConfig, new_server_id
+from net import SERVER_FIELDS, ServerConfig, ServerField, new_server_id
 
 from ..settings._errors import InvalidServer, SettingsError
 from ..settings._paths import AppPaths
@@ -38,97 +37,43 @@ __all__ = ["FIELD_FLAGS", "build_servers_parser", "print_invalid", "run_servers"
 log = logging.getLogger("viewer.cli")
 
 
-@dataclass(frozen=True)
-class _FieldFlag:
-    flag: str
-    field: str
-    help: str
-    kind: Literal["str", "bool", "float", "path"] = "str"
-    choices: tuple[str, ...] = ()
-    metavar: str = "VALUE"
-
-
-#: One flag per `ServerConfig` field except id and name (a test checks none is missing).
-FIELD_FLAGS: tuple[_FieldFlag, ...] = (
-    _FieldFlag("--url", "url", "Server URL, https://... (the DICOMweb base)", metavar="URL"),
-    _FieldFlag("--auth", "auth_type", "Authentication Type", choices=tuple(get_args(AuthType))),
-    _FieldFlag("--username", "username", "user name (Basic authentication)", metavar="USER"),
-    _FieldFlag(
-        "--auth-server-url", "auth_server_url", "Auth Server URL (Zhiva login)", metavar="URL"
-    ),
-    _FieldFlag(
-        "--token-server", "token_server", "token exchange URL (from the token)", metavar="URL"
-    ),
-    _FieldFlag(
-        "--refresh-server", "refresh_server", "token refresh URL (from the token)", metavar="URL"
-    ),
-    _FieldFlag("--uuid", "uuid", "Server UUID (version 4); 'new' generates one", metavar="UUID"),
-    _FieldFlag("--postfix", "postfix", "Server Postfix", metavar="P"),
-    _FieldFlag(
-        "--qido-postfix", "qido_postfix", "QIDO Postfix (often rs, may be empty)", metavar="P"
-    ),
-    _FieldFlag("--wado-postfix", "wado_postfix", "WADO Postfix (often rs)", metavar="P"),
-    _FieldFlag(
-        "--wado-uri-postfix",
-        "wado_uri_postfix",
-        "WADO URI Postfix (/x = from the host root)",
-        metavar="P",
-    ),
-    _FieldFlag(
-        "--qido-supports-include-field",
-        "qido_supports_include_field",
-        "QIDO Supports Include Field",
-        kind="bool",
-    ),
-    _FieldFlag(
-        "--image-rendering",
-        "image_rendering",
-        "Image rendering protocol",
-        choices=tuple(get_args(RenderingProtocol)),
-    ),
-    _FieldFlag(
-        "--thumbnail-rendering",
-        "thumbnail_rendering",
-        "Thumbnail rendering protocol",
-        choices=tuple(get_args(RenderingProtocol)),
-    ),
-    _FieldFlag("--lazy-load", "lazy_load", "Enable Study LazyLoad", kind="bool"),
-    _FieldFlag("--fuzzy-matching", "fuzzy_matching", "Supports Fuzzy Matching", kind="bool"),
-    _FieldFlag("--can-store", "can_store", "Can Store/Update Data", kind="bool"),
-    _FieldFlag(
-        "--ca-file", "ca_file", "CA certificate (PEM) for a self-signed server", kind="path"
-    ),
-    _FieldFlag("--connect-timeout", "connect_timeout", "connection timeout", kind="float"),
-    _FieldFlag("--read-timeout", "read_timeout", "read timeout", kind="float"),
+#: The server fields that are command-line flags: every catalogue field with a flag
+#: except the secrets, which are read from standard input (--password-stdin...).
+FIELD_FLAGS: tuple[ServerField, ...] = tuple(
+    spec for spec in SERVER_FIELDS if spec.flag and not spec.is_secret
 )
+_SECRET_FLAGS = tuple(spec for spec in SERVER_FIELDS if spec.flag and spec.is_secret)
+
+
+def _flag_help(spec: ServerField) -> str:
+    text = f"{spec.label}: {spec.help}"
+    if spec.name == "uuid":
+        text += " 'new' generates one."
+    return text.replace("%", "%%")  # argparse formats help with %
 
 
 def _add_field_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("server fields (as in Settings > Servers)")
     for spec in FIELD_FLAGS:
-        kwargs: dict[str, Any] = {"dest": f"field_{spec.field}", "default": None}
+        kwargs: dict[str, Any] = {"dest": f"field_{spec.name}", "default": None}
         if spec.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif spec.kind == "float":
+        elif spec.kind == "seconds":
             kwargs["type"] = float
-            kwargs["metavar"] = "SECONDS"
+            kwargs["metavar"] = spec.metavar
         elif spec.choices:
             kwargs["choices"] = spec.choices
         else:
-            kwargs["metavar"] = "FILE" if spec.kind == "path" else spec.metavar
-        group.add_argument(spec.flag, help=spec.help, **kwargs)
+            kwargs["metavar"] = spec.metavar
+        group.add_argument(spec.flag, help=_flag_help(spec), **kwargs)
     secrets = parser.add_argument_group("secrets (stored in the OS keyring or a 0600 file)")
     once = secrets.add_mutually_exclusive_group()
-    once.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the Basic password from the first line of standard input",
-    )
-    once.add_argument(
-        "--token-stdin",
-        action="store_true",
-        help="read the auth token (a JWT) from the first line of standard input",
-    )
+    for spec in _SECRET_FLAGS:
+        once.add_argument(
+            spec.flag,
+            action="store_true",
+            help=f"read the {spec.label.lower()} from the first line of standard input",
+        )
 
 
 def build_servers_parser() -> argparse.ArgumentParser:
@@ -182,16 +127,16 @@ def build_servers_parser() -> argparse.ArgumentParser:
 def _field_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for spec in FIELD_FLAGS:
-        value = getattr(args, f"field_{spec.field}")
+        value = getattr(args, f"field_{spec.name}")
         if value is None:
             continue
-        if spec.field == "uuid" and value == "new":
+        if spec.name == "uuid" and value == "new":
             import uuid
 
             value = str(uuid.uuid4())
         elif spec.kind == "path" and value:
             value = os.path.abspath(os.path.expanduser(value))
-        changes[spec.field] = value
+        changes[spec.name] = value
     return changes
 
 
