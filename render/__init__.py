@@ -43,6 +43,16 @@ from ._info import PixelFormat, number_of_frames, pixel_format
 from ._lossy import LossyStatus, lossy_status
 from ._lut import DisplayLUT, LUTCache, LUTSpec, build_display_lut
 from ._modality import ModalityLUT, ModalityTransform, Rescale, apply_modality, modality_transform
+from ._mpr import (
+    PLANE_AXES,
+    PlaneGeometry,
+    PlaneImage,
+    PlaneKind,
+    SlabMode,
+    plane_geometry,
+    plane_image,
+    plane_line,
+)
 from ._pipeline import (
     ImageInfo,
     default_voi,
@@ -63,9 +73,12 @@ from ._voi import (
     header_vois,
     header_windows,
 )
+from ._volume import MAX_RESAMPLE_GAP, Volume, VolumeGeometry, volume_geometry
 
 __all__ = [
     "CT_PRESETS",
+    "MAX_RESAMPLE_GAP",
+    "PLANE_AXES",
     "VOI",
     "VOILUT",
     "DecodeError",
@@ -82,12 +95,18 @@ __all__ = [
     "ModalityTransform",
     "PixelFormat",
     "PixelSpacing",
+    "PlaneGeometry",
+    "PlaneImage",
+    "PlaneKind",
     "RenderError",
     "Rescale",
+    "SlabMode",
     "SliceGeometry",
     "Stack",
     "UnsupportedImage",
     "VOIFunction",
+    "Volume",
+    "VolumeGeometry",
     "Window",
     "apply_modality",
     "apply_voi",
@@ -110,10 +129,14 @@ __all__ = [
     "orientation_labels",
     "patient_orientation_labels",
     "pixel_format",
+    "plane_geometry",
+    "plane_image",
+    "plane_line",
     "render_pixels",
     "scale_pixel_spacing",
     "slice_geometries",
     "slice_geometry",
     "sort_slices",
     "split_stacks",
+    "volume_geometry",
 ]

@@ -24,6 +24,9 @@ EXPECTED = {
     "lossy_status", "modality_transform", "number_of_frames", "orientation_labels",
     "patient_orientation_labels", "pixel_format", "render_pixels", "scale_pixel_spacing",
     "slice_geometries", "slice_geometry", "sort_slices", "split_stacks",
+    # MPR (issue 16)
+    "MAX_RESAMPLE_GAP", "PLANE_AXES", "PlaneGeometry", "PlaneImage", "PlaneKind", "SlabMode",
+    "Volume", "VolumeGeometry", "plane_geometry", "plane_image", "plane_line", "volume_geometry",
 }  # fmt: skip
 
 TEXTURE_EXPECTED = {
