@@ -27,6 +27,9 @@ from ._errors import AuthError, DicomWebError, ServerError, TokenError
 __all__ = ["DEFAULT_LOGIN_TIMEOUT", "LoginCancelled", "LoopbackLogin", "auth_base_url", "sign_user"]
 
 DEFAULT_LOGIN_TIMEOUT = 300.0
+#: How long one connection to the loopback listener may take to send its request: any
+#: local process can connect, and one that sends nothing must not hold the port.
+CALLBACK_CONNECTION_TIMEOUT = 10.0
 _DONE_PAGE = (
     "<!doctype html><meta charset=utf-8><title>Zhiva Viewer</title>"
     "<body style='font-family:sans-serif;background:#1e1e1e;color:#ddd'>"
@@ -86,12 +89,21 @@ def sign_user(
     return token
 
 
-class _OneShotServer(http.server.HTTPServer):
+class _OneShotServer(http.server.ThreadingHTTPServer):
+    """One thread per connection, so an idle or slow client (any local process can
+    connect) never delays the browser's redirect, the timeout or Cancel."""
+
+    daemon_threads = True
+    block_on_close = False  # close() must not wait for a client that sends nothing
     login: LoopbackLogin
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that misbehaves is ignored: no traceback on stderr, no token in it
 
 
 class _CallbackHandler(http.server.BaseHTTPRequestHandler):
     server: _OneShotServer
+    timeout = CALLBACK_CONNECTION_TIMEOUT
 
     def do_GET(self) -> None:
         login = self.server.login
@@ -161,7 +173,7 @@ class LoopbackLogin:
         ``{"context": "zhiva_auth", "state": "", "params": <returnParams>}`` with the
         ``returnParams`` of the ``response_type`` parameter, where we put it too.
         """
-        if secrets.compare_digest(returned, self.state):
+        if self._is_our_state(returned):
             return True
         try:
             wrapped = msgspec.json.decode(returned)
@@ -169,7 +181,13 @@ class LoopbackLogin:
             return False
         params = wrapped.get("params") if isinstance(wrapped, dict) else None
         nested = params.get("state") if isinstance(params, dict) else None
-        return isinstance(nested, str) and secrets.compare_digest(nested, self.state)
+        return isinstance(nested, str) and self._is_our_state(nested)
+
+    def _is_our_state(self, returned: str) -> bool:
+        # compare_digest refuses non-ASCII str (TypeError): compare bytes, so a forged
+        # state of any characters is simply "not ours".
+        ours = self.state.encode("ascii")
+        return secrets.compare_digest(returned.encode("utf-8", "surrogatepass"), ours)
 
     def start(self) -> str:
         """Start listening and open the browser at the sign-in page; returns its URL."""

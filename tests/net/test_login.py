@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -89,3 +91,85 @@ def test_sign_user_wrong_password() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(401, text="Unauthorized"))
     with pytest.raises(AuthError, match="Wrong user name or password"):
         sign_user("https://h/auth", "jane", "bad", transport=transport)
+
+
+# --- a hostile local process on the listener's port (issue 13, item 3) -------------------
+
+
+def _idle_connection(login: LoopbackLogin, first_bytes: bytes = b"") -> socket.socket:
+    """Another local process that connects and then sends nothing (more)."""
+    idle = socket.create_connection(("127.0.0.1", login.port), timeout=5)
+    if first_bytes:
+        idle.sendall(first_bytes)
+    return idle
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+#: How long a call that must return "at once" may take before the test calls it hung: a
+#: liveness bound far above the listener's own timeouts, not a speed measurement.
+HUNG = 20.0
+
+
+@pytest.mark.parametrize("first_bytes", [b"", b"GET /callb"])
+def test_an_idle_connection_does_not_block_the_real_callback(first_bytes: bytes) -> None:
+    browser, _ = _browser_that_signs_in("REAL.TOKEN.X")
+    opened: list[str] = []
+    login = LoopbackLogin("https://localhost/auth", open_browser=opened.append)
+    login.start()
+    with _idle_connection(login, first_bytes):
+        browser(opened[0])  # the real redirect arrives while the idle one is held open
+        assert login.wait(timeout=HUNG) == "REAL.TOKEN.X"
+
+
+def test_cancel_and_timeout_return_while_a_connection_is_held_open() -> None:
+    login = LoopbackLogin("https://localhost/auth", open_browser=lambda url: None)
+    login.start()
+    with _idle_connection(login, b"GET /callback?token=x"):
+        waiter, outcome = _in_thread(lambda: login.wait(timeout=HUNG * 10))
+        login.cancel()
+        waiter.join(HUNG)
+        assert not waiter.is_alive(), "wait() did not return after cancel()"
+        assert isinstance(outcome[0], LoginCancelled) and "cancelled" in outcome[0].message
+
+    idle = LoopbackLogin("https://localhost/auth", open_browser=lambda url: None)
+    idle.start()
+    with _idle_connection(idle):
+        waiter, outcome = _in_thread(lambda: idle.wait(timeout=0.2))
+        waiter.join(HUNG)
+        assert not waiter.is_alive(), "wait(timeout) did not return with a connection held open"
+        assert isinstance(outcome[0], LoginCancelled) and "No sign-in" in outcome[0].message
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "token=x&state=%C3%A9t%C3%A9",  # non-ASCII after percent-decoding
+        "token=x&state=%FF%FE",  # not even UTF-8
+        'token=x&state={"params":{"state":"\\u00e9"}}',  # the nested form, non-ASCII
+    ],
+)
+def test_a_non_ascii_state_is_a_400_and_the_login_keeps_waiting(
+    query: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    browser, _ = _browser_that_signs_in("GOOD.TOKEN.X")
+    opened: list[str] = []
+    login = LoopbackLogin("https://localhost/auth", open_browser=opened.append)
+    login.start()
+    forged = httpx.get(f"{login.return_uri}?{query}", timeout=HUNG)
+    assert forged.status_code == 400
+    browser(opened[0])
+    assert login.wait(timeout=HUNG) == "GOOD.TOKEN.X"
+    assert "Traceback" not in capfd.readouterr().err
