@@ -144,6 +144,38 @@ def test_file_store_tightens_a_loose_mode(secrets: FileSecretStore) -> None:
     assert stat.S_IMODE(secrets.path.stat().st_mode) == 0o600
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links and modes are POSIX here")
+def test_a_symlinked_secrets_file_is_refused_and_its_target_left_alone(
+    secrets: FileSecretStore, tmp_path: Path
+) -> None:
+    # Another user (or a program) points secrets.json at a file of theirs: we must not
+    # chmod it, read it as ours, or write our passwords into it.
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"format": "zhiva-viewer/secrets", "secrets": {}}')
+    os.chmod(target, 0o644)
+    secrets.path.parent.mkdir(parents=True, exist_ok=True)
+    secrets.path.symlink_to(target)
+    for call in (
+        lambda: secrets.get("a", "password"),
+        lambda: secrets.set("a", "password", "pa55word"),
+        lambda: secrets.delete_server("a"),
+    ):
+        with pytest.raises(SecretStoreError, match="symbolic link") as caught:
+            call()
+        assert str(secrets.path) in str(caught.value)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert "pa55word" not in target.read_text()
+    assert secrets.path.is_symlink()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs are POSIX")
+def test_a_secrets_path_that_is_not_a_file_is_refused(secrets: FileSecretStore) -> None:
+    secrets.path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(secrets.path)  # opening it for reading would block forever
+    with pytest.raises(SecretStoreError, match="not a regular file"):
+        secrets.get("a", "password")
+
+
 def test_a_corrupt_secrets_file_is_kept_aside(secrets: FileSecretStore) -> None:
     secrets.path.parent.mkdir(parents=True, exist_ok=True)
     secrets.path.write_bytes(b"{broken")

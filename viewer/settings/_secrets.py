@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ._atomic import FileLock, atomic_write, move_aside, read_bytes, remove_stale_temp_files
+from ._atomic import FileLock, atomic_write, move_aside, remove_stale_temp_files
 from ._errors import SecretStoreError
 from ._logging import register_secret
 from ._paths import AppPaths
@@ -208,13 +209,9 @@ class FileSecretStore(SecretStore):
 
     def _read(self) -> _SecretsFile:
         remove_stale_temp_files(self.path)
-        try:
-            data = read_bytes(self.path)
-        except OSError as exc:
-            raise SecretStoreError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+        data = self._read_own_file()
         if data is None:
             return _SecretsFile()
-        self._tighten_mode()
         try:
             return msgspec.json.decode(data, type=_SecretsFile)
         except (msgspec.DecodeError, RecursionError) as exc:
@@ -223,14 +220,48 @@ class FileSecretStore(SecretStore):
             log.warning("%s was not readable (%s); moved to %s", self.path, exc, moved)
             return _SecretsFile()
 
-    def _tighten_mode(self) -> None:
-        if os.name != "posix":
+    def _read_own_file(self) -> bytes | None:
+        """The file's bytes (None: absent), its mode tightened to 0600 on the open file.
+
+        Never through a symbolic link: whoever made the link chose its target, and a
+        chmod or a read through it would act on their file. Opened without blocking,
+        so a FIFO put in its place cannot hang the app.
+        """
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or self.path.is_symlink():
+                raise SecretStoreError(
+                    f"{self.path} is a symbolic link; passwords and tokens are never read or "
+                    "written through one. Remove the link (or replace it with the file it "
+                    "points to) and try again.",
+                    path=self.path,
+                ) from exc
+            raise SecretStoreError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise SecretStoreError(
+                    f"{self.path} is not a regular file; remove it and try again.",
+                    path=self.path,
+                )
+            self._tighten_mode(fd, stat.S_IMODE(info.st_mode))
+            with os.fdopen(fd, "rb", closefd=False) as file:
+                return file.read()
+        except OSError as exc:
+            raise SecretStoreError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+        finally:
+            os.close(fd)
+
+    def _tighten_mode(self, fd: int, mode: int) -> None:
+        if os.name != "posix" or not mode & 0o077:
             return
         with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(self.path.stat().st_mode)
-            if mode & 0o077:
-                os.chmod(self.path, 0o600)
-                log.warning("%s was readable by others (mode %o); set to 0600", self.path, mode)
+            os.fchmod(fd, 0o600)
+            log.warning("%s was readable by others (mode %o); set to 0600", self.path, mode)
 
     def _write(self, content: _SecretsFile) -> None:
         try:
