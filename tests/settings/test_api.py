@@ -20,7 +20,7 @@ EXPECTED = {
     "Settings", "SettingsConflict", "SettingsError", "SettingsLocked", "SettingsReadOnly",
     "SettingsStore", "atomic_write", "decode_server_list", "decode_settings",
     "encode_server_list", "encode_settings", "ensure_private_dir", "fetch_server_list",
-    "find_assets_dir", "forget_secrets", "load_organisation_servers", "load_presets",
+    "find_assets_dir", "forget_secrets", "hide_patient_details", "load_organisation_servers", "load_presets",
     "open_secret_store", "redact", "register_secret", "resolve_paths", "setup_logging",
     "shutdown_logging", "system_config_dirs",
 }  # fmt: skip

@@ -9,6 +9,12 @@ registered at runtime (the secret store registers each one it hands out).
 `RedactingFilter` applies it to the whole formatted record — message, arguments,
 exception text and stack — before any handler writes it.
 
+`hide_patient_details(text)` does the same for what identifies a patient: URL query
+strings (QIDO searches carry PatientName and PatientID), ``PatientName=...``-style
+pairs of the patient keywords, and instance UIDs (study, series and instance UIDs point
+to one patient; the standard's own ``1.2.840.10008.*`` UIDs are kept). The filter
+applies both; httpx and httpcore, which log every URL at INFO, are held at WARNING.
+
 Over-redaction is preferred to a leak: a log line that lost a harmless word is a
 small price; a token in a log file is an incident.
 """
@@ -34,6 +40,7 @@ __all__ = [
     "REDACTED",
     "RedactingFilter",
     "forget_secrets",
+    "hide_patient_details",
     "redact",
     "register_secret",
     "setup_logging",
@@ -74,6 +81,23 @@ _KEY_VALUE = re.compile(
 )
 #: https://user:password@host
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+
+#: The query string of any URL: QIDO puts the patient's name and ID there.
+_URL_QUERY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#'\"<>]*)\?[^\s#'\"<>]*")
+#: Keyword=value and "keyword": "value" pairs of the attributes that name a patient.
+_PATIENT_KEY_VALUE = re.compile(
+    r"(?i)\b(Patient(?:Name|ID|BirthDate|BirthName|Address|TelephoneNumbers)|OtherPatientIDs|"
+    r"AccessionNumber|IssuerOfPatientID|00100010|00100020|00100030|00080050)"
+    r"(['\"]?\s*[:=]\s*)(?:(['\"])[^'\"\n]*\3|[^\s&'\",;}\])]+)"
+)
+#: A DICOM UID: root 0, 1 or 2, then five or more components, or three or more adding
+#: up to 12+ characters (2.25.<uuid>) — so IP addresses and version numbers are left
+#: alone — other than the standard's own 1.2.840.10008.* UIDs.
+_UID = re.compile(
+    r"(?<![\w.])(?!1\.2\.840\.10008\.)"
+    r"(?:[0-2](?:\.\d+){4,}|(?=[\d.]{12})[0-2](?:\.\d+){2,})(?![\w.])"
+)
+PATIENT_DETAIL = "[PATIENT]"
 
 _known: set[str] = set()
 _known_lock = threading.Lock()
@@ -139,6 +163,20 @@ def redact(text: str) -> str:
     return _USERINFO.sub(rf"\1{REDACTED}@", text)
 
 
+def hide_patient_details(text: str) -> str:
+    """`text` without URL query strings, patient keyword values and instance UIDs."""
+    text = _URL_QUERY.sub(r"\1?[query]", text)
+    text = _PATIENT_KEY_VALUE.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{PATIENT_DETAIL}{m.group(3) or ''}",
+        text,
+    )
+    return _UID.sub("[UID]", text)
+
+
+def _safe(text: str) -> str:
+    return hide_patient_details(redact(text))
+
+
 class RedactingFilter(logging.Filter):
     """Redacts a record in place, so every handler after it sees only the safe text."""
 
@@ -147,14 +185,14 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record (or leak args)
             message = f"{record.msg!r} (unformattable arguments)"
-        record.msg = redact(message)
+        record.msg = _safe(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = _safe(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = _safe(record.stack_info)
         return True
 
 
@@ -168,6 +206,9 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 _HANDLER_TAG = "_zhiva_viewer_handler"
+#: Libraries that log every request's full URL (query included) at INFO or DEBUG: only
+#: their warnings are of use to us, and the URLs are what must stay out.
+_QUIET_LOGGERS = ("httpx", "httpcore", "hpack")
 
 
 def setup_logging(
@@ -205,6 +246,8 @@ def setup_logging(
         setattr(handler, _HANDLER_TAG, True)
         root.addHandler(handler)
     root.setLevel(level)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return log_file
 
 
