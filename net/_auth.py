@@ -34,6 +34,7 @@ from ._http import HttpSession
 
 __all__ = [
     "CLOCK_SKEW",
+    "EARLY_REFRESH_FRACTION",
     "LINK_SCHEME",
     "TokenClaims",
     "TokenSet",
@@ -48,6 +49,9 @@ __all__ = [
 #: Refresh this long before the access token expires, and tolerate this much
 #: difference between our clock and the server's.
 CLOCK_SKEW = 60.0
+#: ... but never more than this share of the token's lifetime: a server that issues
+#: 20 s access tokens would otherwise get a refresh before every request.
+EARLY_REFRESH_FRACTION = 0.1
 #: How far in the future `iat` may lie before we blame this computer's clock.
 _MAX_FUTURE_IAT = 300.0
 LINK_SCHEME = "zhiva-viewer"
@@ -378,10 +382,16 @@ class ZhivaTokenAuth(httpx.Auth):
 
     def _expiring(self, tokens: TokenSet) -> bool:
         try:
-            exp = tokens.access_claims().exp
+            claims = tokens.access_claims()
         except TokenError:
             return False  # an opaque token: let the server decide
-        return exp is not None and exp - self._skew <= self._clock()
+        if claims.exp is None:
+            return False
+        margin = self._skew
+        if claims.iat is not None and claims.exp > claims.iat:
+            # Both times are the server's: the lifetime holds whatever our clock says.
+            margin = min(margin, (claims.exp - claims.iat) * EARLY_REFRESH_FRACTION)
+        return claims.exp - margin <= self._clock()
 
     def _renew(self, stale: TokenSet) -> TokenSet:
         """Refresh unless another thread already replaced `stale`; then sign in if needed."""

@@ -224,12 +224,35 @@ def test_flow_sends_bearer_and_origin() -> None:
 
 def test_flow_refreshes_before_expiry() -> None:
     refresher = Refresher()
+    hour_old = make_token(lifetime=30, iat=NOW - 3570)  # a 1 h token with 30 s left
     auth = ZhivaTokenAuth(
-        TokenSet(access_token=access(30), refresh_token="r"), refresher=refresher, clock=clock
+        TokenSet(access_token=hour_old, refresh_token="r"), refresher=refresher, clock=clock
     )
     sent = next(auth.sync_auth_flow(request()))
     assert refresher.calls == 1  # 30 s left is inside the clock-skew margin
     assert sent.headers["authorization"].endswith("#1")
+
+
+def test_a_token_shorter_than_the_margin_is_refreshed_once_per_lifetime() -> None:
+    # A server issuing 20 s access tokens: a fixed 60 s margin refreshed before every
+    # request. The margin is at most a tenth of the lifetime: 2 s here.
+    now = [NOW]
+    refreshes: list[float] = []
+
+    def refresher(tokens: TokenSet) -> TokenSet:
+        refreshes.append(now[0])
+        fresh = make_token(iat=now[0], exp=int(now[0] + 20))
+        return TokenSet(access_token=fresh, refresh_token="r")
+
+    auth = ZhivaTokenAuth(
+        TokenSet(access_token=make_token(lifetime=20), refresh_token="r"),
+        refresher=refresher,
+        clock=lambda: now[0],
+    )
+    for second in range(60):  # one request a second for a minute
+        now[0] = NOW + second
+        next(auth.sync_auth_flow(request()))
+    assert refreshes == [NOW + 18, NOW + 36, NOW + 54]
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -54,6 +54,25 @@ def test_link_sets_up_signs_in_and_test_passes(
     assert len(_registry(isolated_env).settings.servers) == 1
 
 
+def test_a_20_s_access_token_costs_one_refresh_per_servers_test(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    # A fixed 60 s early-refresh margin refreshed a 20 s token before every request
+    # (5 refreshes for one `servers test`); the margin is now at most 10% of its life.
+    token_admin.configure(access_lifetime=20)
+    token = token_admin.mint_auth_token("zhiva")
+    link = f"{pacs.token_origin}/auth/oauth?token={token}"
+    code, _, err = run(capsys, "servers", "link", link, "--ca-file", pacs.ca_file)
+    assert code == 0, err
+    token_admin.expire_access_tokens()  # the session's token is refused once: one refresh
+    before = token_admin.stats()
+    code, out, err = run(capsys, "servers", "test", "Zhiva (localhost)")
+    assert code == 0, out + err
+    during = token_admin.stats().since(before)
+    assert during.refreshes == 1, during.counts
+    assert during.ok("verify") >= 3  # the checks really ran on the refreshed 20 s token
+
+
 def test_link_updates_the_server_with_that_url(
     capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
 ) -> None:

@@ -164,6 +164,7 @@ class TokenServerAdmin:
         verify_expired_status: int | None = None,
         bad_credentials_status: int | None = None,
         sign_in_state: str | None = None,
+        access_lifetime: float | None = None,
     ) -> dict[str, Any]:
         """Switch behaviours between the brief's defaults and the reference server's.
 
@@ -172,12 +173,14 @@ class TokenServerAdmin:
         reference) for a wrong password. ``sign_in_state``: ``"echo"`` (default: the
         login redirect returns the caller's ``state``) or ``"reference"`` (always
         ``{"context":"zhiva_auth","state":"","params":<response_type.returnParams>}``).
-        Returns every setting; `reset` restores the defaults.
+        ``access_lifetime``: seconds the access tokens issued from now on live (default
+        24 h). Returns every setting; `reset` restores the defaults.
         """
         values = {
             "verify_expired_status": verify_expired_status,
             "bad_credentials_status": bad_credentials_status,
             "sign_in_state": sign_in_state,
+            "access_lifetime": access_lifetime,
         }
         body = {k: v for k, v in values.items() if v is not None}
         return dict(self._call("POST", "settings", body))

@@ -276,10 +276,16 @@ class Settings:
     # "echo": the login redirect carries the caller's `state`, or the reference's JSON
     # when there is none; "reference": always the reference's JSON (it ignores `state`).
     sign_in_state: str = "echo"
+    # Lifetime of the access tokens issued from now on, in seconds (None: the default).
+    access_lifetime: float | None = None
 
     def update(self, values: Mapping[str, object]) -> None:
         for key, value in values.items():
-            if key == "verify_expired_status" and isinstance(value, int) and value in (401, 403):
+            if key == "access_lifetime" and (
+                value is None or (isinstance(value, int | float) and value > 0)
+            ):
+                self.access_lifetime = None if value is None else float(value)
+            elif key == "verify_expired_status" and isinstance(value, int) and value in (401, 403):
                 self.verify_expired_status = value
             elif key == "bad_credentials_status" and isinstance(value, int) and value in (400, 401):
                 self.bad_credentials_status = value
@@ -295,6 +301,7 @@ class Settings:
             "verify_expired_status": self.verify_expired_status,
             "bad_credentials_status": self.bad_credentials_status,
             "sign_in_state": self.sign_in_state,
+            "access_lifetime": self.access_lifetime,
         }
 
 
@@ -427,6 +434,9 @@ class TokenService:
             self._tokens[token] = TokenRecord("auth", username, payload)
             return token
 
+    def _access_lifetime(self) -> float:
+        return self._settings.access_lifetime or self.lifetimes.access
+
     def _session_claims(self, record: TokenRecord, origin: str | None) -> dict[str, Any]:
         # The reference copies name, username and canEditResource, and sets aud to the
         # request's Origin (absent without one).
@@ -459,7 +469,7 @@ class TokenService:
                 return Reply.message(403, INVALID_TOKEN)
             record.used = True
             session = self._session_claims(record, origin)
-            access = self._issue("access", record.username, session, self.lifetimes.access)
+            access = self._issue("access", record.username, session, self._access_lifetime())
             refresh = self._issue("refresh", record.username, session, self.lifetimes.refresh)
         return Reply(
             200,
@@ -487,7 +497,7 @@ class TokenService:
             if origin != claims.get("aud"):
                 return Reply.message(403, INVALID_TOKEN)
             session = self._session_claims(record, origin)
-            access = self._issue("access", record.username, session, self.lifetimes.access)
+            access = self._issue("access", record.username, session, self._access_lifetime())
         return Reply(200, b"", None, (("Authorization", f"Bearer {access}"),))
 
     def verify(self, request: Request) -> Reply:
