@@ -137,7 +137,7 @@ class Driver:
         self.xdotool("key", "ctrl+a")
         self.frames(2)
         if text:
-            self.xdotool("type", "--delay", "2", text)
+            self.xdotool("type", "--delay", "2", "--", text)  # text may start with "-"
         else:
             self.xdotool("key", "BackSpace")
         self.frames_until(lambda: dpg.get_value(tag) == text, what=f"{tag} to read {text!r}")

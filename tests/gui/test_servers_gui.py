@@ -220,3 +220,14 @@ def test_a_configuration_link_on_the_command_line_sets_the_server_up_and_opens_i
     assert registry.selected() is not None and registry.selected().id == ours.id  # type: ignore[union-attr]
     assert registry.find("Ours").config.auth_type == "token"
     assert registry.secrets.get(ours.id, "access_token")
+
+
+def test_typed_text_that_looks_like_an_xdotool_option_arrives_as_typed(
+    make_app: MakeApp, isolated_env: Path
+) -> None:
+    # Generated passwords start with "-" now and then; xdotool took them for options.
+    ui = make_app()
+    ui.click("servers/new")
+    ui.frames_until(lambda: ui.app.servers and ui.app.servers.form.is_new, what="a new form")
+    ui.type_into(field_tag("name"), "--delay 9 -x")
+    assert dpg.get_value(field_tag("name")) == "--delay 9 -x"
