@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 what="${1:-both}"
 case "$what" in onefile|onedir|both) ;; *) echo "usage: $0 [onefile|onedir|both]" >&2; exit 2;; esac
 py=.venv/bin/python
-if ! "$py" -c "import PyInstaller" 2>/dev/null; then
-  echo "PyInstaller is missing: .venv/bin/pip install -e '.[dev]'" >&2
-  exit 1
+# A clean checkout has no .venv: make it as `make run` and `make test` do.
+if ! { [[ -x "$py" ]] && "$py" -c "import PyInstaller" 2>/dev/null; }; then
+  scripts/bootstrap.sh build
 fi
 ZHIVA_BUILD="$what" "$py" -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath dist --workpath dist/pyinstaller-work build/zhiva-viewer.spec

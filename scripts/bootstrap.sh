@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Install what the viewer and its test suite need on a fresh Debian/Ubuntu machine:
 # system packages (only those missing) and a virtual environment with the project.
-# Usage: scripts/bootstrap.sh [test|run]
+# Usage: scripts/bootstrap.sh [test|run|build]   (build: what build/build.sh needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-test}"
+case "$mode" in test|run|build) ;; *) echo "usage: $0 [test|run|build]" >&2; exit 2;; esac
 
 # Debian packages: the test PACS (Orthanc + DICOMweb plugin behind nginx TLS),
 # a virtual display for GUI tests, and what the screenshots are checked with.
 pkgs_test=(orthanc orthanc-dicomweb nginx-light openssl curl xvfb xauth xdotool imagemagick)
 pkgs_run=(libgl1 libegl1)
-if [[ "$mode" == "test" ]]; then pkgs=("${pkgs_test[@]}" "${pkgs_run[@]}"); else pkgs=("${pkgs_run[@]}"); fi
+# PyInstaller reads the binaries it bundles with objdump.
+pkgs_build=(binutils)
+case "$mode" in
+  test) pkgs=("${pkgs_test[@]}" "${pkgs_run[@]}" "${pkgs_build[@]}") ;;
+  build) pkgs=("${pkgs_run[@]}" "${pkgs_build[@]}") ;;
+  run) pkgs=("${pkgs_run[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -36,7 +43,8 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-if [[ "$mode" == "test" ]]; then
+if [[ "$mode" == "test" || "$mode" == "build" ]]; then
+  # PyInstaller is in the test extra: CI builds the binary it tests.
   .venv/bin/python -m pip install -q -e '.[test]'
 else
   .venv/bin/python -m pip install -q -e .
