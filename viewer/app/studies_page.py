@@ -262,7 +262,10 @@ class StudiesPage:
             with dpg.group(
                 horizontal=True, parent=SERIES, tag=f"studies/series/row/{series.series_uid}"
             ):
-                dpg.add_group(tag=f"studies/series/thumb/{series.series_uid}", width=_THUMB)
+                # A drawlist has its size before the thumbnail arrives: an empty group
+                # has none, and the button beside it moved under the pointer when the
+                # image came in.
+                dpg.add_drawlist(_THUMB, _THUMB, tag=f"studies/series/thumb/{series.series_uid}")
                 dpg.add_button(
                     label=f"#{series.series_number if series.series_number is not None else '?'}"
                     f"  {series.modality}  {series.description or '(no description)'}",
@@ -289,7 +292,8 @@ class StudiesPage:
             rows, columns = rgba.shape[:2]
             texture = dpg.add_static_texture(columns, rows, rgba.ravel(), parent=THUMBS)
             self._textures[series_uid] = texture
+            # Fit inside the slot, centred, keeping the aspect ratio.
             scale = _THUMB / max(rows, columns)
-            dpg.add_image(
-                texture, parent=holder, width=round(columns * scale), height=round(rows * scale)
-            )
+            width, height = columns * scale, rows * scale
+            left, top = (_THUMB - width) / 2, (_THUMB - height) / 2
+            dpg.draw_image(texture, (left, top), (left + width, top + height), parent=holder)
