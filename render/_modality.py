@@ -69,29 +69,39 @@ def _is_little_endian(ds: Dataset) -> bool:
     return syntax != "1.2.840.10008.1.2.2"
 
 
-def read_lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
-    """LUT Data (0028,3006) as uint16, whichever VR (US list or OW bytes) it came in."""
-    value = item.get("LUTData")
+def read_lut_data(
+    item: Dataset, ds: Dataset, entries: int, *, keyword: str = "LUTData"
+) -> np.ndarray:
+    """LUT Data (0028,3006) or Palette Color LUT Data as uint16, whichever VR it came in.
+
+    OW bytes are words in the transfer syntax's byte order (PS3.5 7.3), so a big
+    endian file's tables are read big endian. Fewer bytes than two per entry are
+    8-bit entries, one per byte, padded to an even length: what the standard
+    asks of 8-bit palettes (PS3.3 C.7.6.3.1.5) and what some writers do for
+    other LUTs too.
+    """
+    value = item.get(keyword)
     if value is None:
-        raise ValueError("LUT item has no LUT Data")
+        raise ValueError(f"the LUT has no {keyword}")
     if isinstance(value, bytes | bytearray):
-        if len(value) == entries:
-            # 8-bit entries packed one per byte: seen in the wild though the
-            # standard asks for 16-bit words.
-            return np.frombuffer(value, dtype=np.uint8).astype(np.uint16)
+        if entries <= len(value) < 2 * entries:
+            return np.frombuffer(value, dtype=np.uint8, count=entries).astype(np.uint16)
         dtype = "<u2" if _is_little_endian(ds) else ">u2"
-        return np.frombuffer(value, dtype=dtype)[:entries].astype(np.uint16)
+        words = np.frombuffer(value, dtype=dtype, count=min(len(value) // 2, entries))
+        return words.astype(np.uint16)
     values = [value] if isinstance(value, int) else list(value)
     return np.asarray(values, dtype=np.int64).astype(np.uint16)[:entries]
 
 
-def lut_descriptor(item: Dataset, *, signed: bool) -> tuple[int, int, int]:
-    """(entries, first mapped value, bits) from LUT Descriptor (0028,3002).
+def lut_descriptor(
+    item: Dataset, *, signed: bool, keyword: str = "LUTDescriptor"
+) -> tuple[int, int, int]:
+    """(entries, first mapped value, bits) from LUT Descriptor (0028,3002) or the like.
 
     0 entries means 65536; the first mapped value is US or SS, so for signed
     images a US reading of 32768+ is a negative number (PS3.3 C.11.1.1.1).
     """
-    descriptor = [int(v) for v in item.get("LUTDescriptor")]
+    descriptor = [int(v) for v in item.get(keyword)]
     entries, first, bits = descriptor[0], descriptor[1], descriptor[2]
     if entries == 0:
         entries = 65536

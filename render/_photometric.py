@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
 
 from ._errors import UnsupportedImage
+from ._modality import lut_descriptor, read_lut_data
 
 __all__ = [
     "GRAYSCALE",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
+_CHANNELS = ("Red", "Green", "Blue")
 
 
 def is_grayscale(photometric_interpretation: str) -> bool:
@@ -49,20 +51,49 @@ def index_values(signed: bool) -> np.ndarray:
     return out
 
 
+def _palette_channel(ds: Dataset, colour: str, *, signed: bool) -> np.ndarray:
+    """One channel's entries for all 65536 index patterns (PS3.3 C.7.6.3.1.5-6).
+
+    uint8 for 8-bit entries, else uint16. Values below the first mapped value
+    take the first entry, values past the table the last.
+    """
+    entries, first, bits = lut_descriptor(
+        ds, signed=signed, keyword=f"{colour}PaletteColorLookupTableDescriptor"
+    )
+    table = read_lut_data(ds, ds, entries, keyword=f"{colour}PaletteColorLookupTableData")
+    if table.size == 0:
+        raise ValueError(f"the {colour.lower()} table has no entries")
+    index = np.clip(index_values(signed) - first, 0, table.size - 1).astype(np.intp)
+    values: np.ndarray = table[index]
+    return np.minimum(values, 255).astype(np.uint8) if bits == 8 else values
+
+
+def _read_palette(ds: Dataset, *, signed: bool) -> np.ndarray:
+    """The palette over all 65536 index patterns: (65536, 3) uint8 or uint16 entries.
+
+    Plain tables are read here, in the dataset's byte order: pydicom's
+    `apply_color_lut` reads their OW words little endian whatever the transfer
+    syntax says. Segmented tables (C.7.9.2) are expanded by pydicom, which
+    honours the byte order there.
+    """
+    if all(f"{c}PaletteColorLookupTableData" in ds for c in _CHANNELS):
+        channels = [_palette_channel(ds, c, signed=signed) for c in _CHANNELS]
+        dtype = np.uint8 if all(c.dtype == np.uint8 for c in channels) else np.uint16
+        return np.stack([c.astype(dtype) for c in channels], axis=-1)
+    patterns = np.arange(65536, dtype=np.uint16)
+    stored = patterns.view(np.int16) if signed else patterns
+    return np.asarray(apply_color_lut(stored, ds))[..., :3]  # alpha is not displayed
+
+
 def palette_rgb(ds: Dataset, *, signed: bool) -> bytes:
     """The palette expanded over all 65536 index patterns, as RGB uint16 bytes.
 
-    pydicom's `apply_color_lut` does the reading (descriptor, 8- or 16-bit
-    entries, segmented tables); we run it once over every possible stored
-    value and keep the result scaled to 0..65535, hashable for the LUT cache.
+    Scaled to 0..65535 and returned as bytes, hashable for the LUT cache.
     """
-    patterns = np.arange(65536, dtype=np.uint16)
-    stored = patterns.view(np.int16) if signed else patterns
     try:
-        rgb = apply_color_lut(stored, ds)
-    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        rgb = _read_palette(ds, signed=signed)
+    except (ValueError, AttributeError, KeyError, TypeError, IndexError) as exc:
         raise UnsupportedImage(f"the palette colour lookup table is unusable: {exc}") from exc
-    rgb = np.asarray(rgb)[..., :3]  # an alpha table, if any, is not displayed
     if rgb.dtype == np.uint8:
         scaled = rgb.astype(np.uint32) * 257  # 0xFF -> 0xFFFF exactly
     else:

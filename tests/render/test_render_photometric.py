@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels.processing import apply_color_lut
+from pydicom.uid import ExplicitVRBigEndian, SecondaryCaptureImageStorage, generate_uid
 
 import render
 from render import Window, frame_to_rgba
@@ -109,6 +112,56 @@ def test_palette_16_bit_entries_holding_8_bit_data_are_not_dark(
         )
     rgba = frame_to_rgba(ds)
     assert rgba[0, 2, :3].tolist() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def _big_endian_palette_file(tmp_path: Path, tables: dict[str, list[int]], bits: int) -> Path:
+    """A PALETTE COLOR image saved as Explicit VR Big Endian, pixels 0, 1, 2, 3.
+
+    pydicom writes OW bytes as given, so the tables go in big endian, as a big-endian
+    writer stores them (PS3.5 7.3).
+    """
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 1, 4, 1
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.PixelData = bytes([0, 1, 2, 3])
+    for colour, entries in tables.items():
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [len(entries), 0, bits])
+        data = np.array(entries, ">u2" if bits == 16 else "u1").tobytes()
+        setattr(ds, f"{colour}PaletteColorLookupTableData", data + b"\0" * (len(data) % 2))
+    path = tmp_path / "palette-big-endian.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_big_endian_palette_with_16_bit_entries_is_read_big_endian(tmp_path: Path) -> None:
+    # Entries whose two bytes differ, so reading them little endian shows other colours.
+    tables = {
+        "Red": [0x0000, 0x1234, 0xFF00, 0xFFFF],
+        "Green": [0xFFFF, 0x8000, 0x00FF, 0x0000],
+        "Blue": [0x0100, 0x0200, 0x4000, 0xABCD],
+    }
+    ds = pydicom.dcmread(_big_endian_palette_file(tmp_path, tables, 16))
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+    rgba = frame_to_rgba(ds)
+    expected = np.array([tables[c] for c in ("Red", "Green", "Blue")], np.float64).T / 65535
+    np.testing.assert_allclose(rgba[0, :, :3], expected, atol=1e-6)
+
+
+def test_big_endian_palette_with_odd_count_of_8_bit_entries(tmp_path: Path) -> None:
+    # 3 one-byte entries padded to 4 bytes: byte order does not apply, padding is no entry.
+    tables = {"Red": [0, 255, 51], "Green": [255, 0, 102], "Blue": [10, 20, 30]}
+    ds = pydicom.dcmread(_big_endian_palette_file(tmp_path, tables, 8))
+    rgba = frame_to_rgba(ds)
+    expected = np.array([tables[c] for c in ("Red", "Green", "Blue")], np.float64).T / 255
+    np.testing.assert_allclose(rgba[0, :3, :3], expected, atol=1e-6)
+    # Stored value 3 is past the 3 entries: it takes the last one (PS3.3 C.7.6.3.1.5).
+    np.testing.assert_allclose(rgba[0, 3, :3], expected[2], atol=1e-6)
 
 
 def test_unsupported_photometric_is_a_clear_error(image: Callable[..., Dataset]) -> None:
