@@ -25,7 +25,13 @@ from ._decode import (
     decode_frame_bytes,
     decoder_status,
 )
-from ._errors import DecodeError, DecoderUnavailable, RenderError, UnsupportedImage
+from ._errors import (
+    DecodeError,
+    DecoderUnavailable,
+    MalformedElement,
+    RenderError,
+    UnsupportedImage,
+)
 from ._geometry import (
     EdgeLabels,
     PixelSpacing,
@@ -91,6 +97,7 @@ __all__ = [
     "LUTCache",
     "LUTSpec",
     "LossyStatus",
+    "MalformedElement",
     "ModalityLUT",
     "ModalityTransform",
     "PixelFormat",

@@ -10,9 +10,11 @@ and keep the others working::
     │   └── DecoderUnavailable  no installed plugin can decode this transfer
     │                           syntax; says which package to install
     └── UnsupportedImage        decoded (or never needed decoding) but the image
-                                itself is outside what we display: missing
-                                attributes, an unsupported photometric
-                                interpretation or bit depth
+        │                       itself is outside what we display: missing
+        │                       attributes, an unsupported photometric
+        │                       interpretation or bit depth
+        └── MalformedElement    an element the pixels depend on has a value that
+                                does not parse; names the element and the value
 
 Programming errors (a wrong argument type, a malformed window) stay ordinary
 `ValueError` / `TypeError`: they are bugs to fix, not images to flag.
@@ -20,7 +22,13 @@ Programming errors (a wrong argument type, a malformed window) stay ordinary
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "DecoderUnavailable", "RenderError", "UnsupportedImage"]
+__all__ = [
+    "DecodeError",
+    "DecoderUnavailable",
+    "MalformedElement",
+    "RenderError",
+    "UnsupportedImage",
+]
 
 
 class RenderError(Exception):
@@ -68,3 +76,20 @@ class DecoderUnavailable(DecodeError):
 
 class UnsupportedImage(RenderError):
     """The image is readable but outside what the viewer can display."""
+
+
+class MalformedElement(UnsupportedImage):
+    """An element's value does not parse, e.g. Number of Frames ``1A``.
+
+    The message names the element, its tag and the value as written
+    ("Number of Frames (0028,0008) has the invalid value '1A'"), so the user
+    can tell which file is broken and how, where Python would say "invalid
+    literal for int()". `keyword`, `tag` ("(0028,0008)") and `value` (text)
+    are there for callers that want them.
+    """
+
+    def __init__(self, keyword: str, tag: str, name: str, value: str) -> None:
+        super().__init__(f"{name} {tag} has the invalid value '{value}'")
+        self.keyword = keyword
+        self.tag = tag
+        self.value = value

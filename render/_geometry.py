@@ -103,8 +103,9 @@ def slice_geometry(ds: Dataset, frame: int = 0) -> SliceGeometry:
         frame_attribute(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
     )
     return SliceGeometry(
-        rows=int(ds.get("Rows") or 0),
-        columns=int(ds.get("Columns") or 0),
+        # Lenient like every value here: a malformed one is `pixel_format`'s to report.
+        rows=_int_or_none(ds.get("Rows")) or 0,
+        columns=_int_or_none(ds.get("Columns")) or 0,
         position=position,  # type: ignore[arg-type]
         orientation=orientation,  # type: ignore[arg-type]
         instance_number=_int_or_none(ds.get("InstanceNumber")),

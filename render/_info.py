@@ -9,14 +9,26 @@ CT slice and one frame of an enhanced MR.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydicom.datadict import dictionary_description, tag_for_keyword
 from pydicom.dataset import Dataset
 
-from ._errors import UnsupportedImage
+from ._errors import MalformedElement, UnsupportedImage
 
-__all__ = ["PixelFormat", "frame_attribute", "number_of_frames", "pixel_format"]
+__all__ = [
+    "PixelFormat",
+    "element_float",
+    "element_int",
+    "frame_attribute",
+    "malformed",
+    "number_of_frames",
+    "pixel_format",
+]
 
 PixelKeyword = Literal["PixelData", "FloatPixelData", "DoubleFloatPixelData"]
 _PIXEL_KEYWORDS: tuple[PixelKeyword, ...] = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -48,35 +60,119 @@ class PixelFormat:
         return self.pixel_keyword != "PixelData"
 
 
-def _required_int(ds: Dataset, keyword: str) -> int:
-    value = ds.get(keyword)
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_SHOWN = 64  # characters of a malformed value quoted in its error
+
+
+def malformed(keyword: str, value: Any) -> MalformedElement:
+    """The error for `keyword` holding `value`, which does not parse."""
+    tag = tag_for_keyword(keyword)
+    label = f"({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else ""
+    name = dictionary_description(tag) if tag is not None else keyword
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("ascii", "replace")
+    elif isinstance(value, Iterable) and not isinstance(value, str):
+        text = "\\".join(str(v) for v in value)  # as DICOM writes a multi-value
+    else:
+        text = str(value)
+    text = text.strip(" \x00")
+    if len(text) > _SHOWN:
+        text = text[: _SHOWN - 1] + "…"
+    return MalformedElement(keyword, label, name, text)
+
+
+def _get(ds: Dataset, keyword: str) -> Any:
+    """`ds.get(keyword)`, with pydicom's conversion errors (strict reading) named."""
+    try:
+        return ds.get(keyword)
+    except (ValueError, TypeError, OverflowError):
+        element = ds.get_item(keyword)
+        raise malformed(keyword, getattr(element, "value", "")) from None
+
+
+def element_int(value: Any, keyword: str) -> int | None:
+    """An integer value (US, SS, IS) read from `keyword`; None when absent or empty.
+
+    A value that is not one integer (``1A``, ``2.5``, ``1\\2``) raises
+    `MalformedElement` naming `keyword`: better a clear error than a guess
+    that shows the wrong pixels.
+    """
     if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise malformed(keyword, value)
+    if isinstance(value, int):  # pydicom's IS is an int
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    raise malformed(keyword, value)
+
+
+def element_float(value: Any, keyword: str) -> float | None:
+    """A finite decimal value (DS, FL, FD) read from `keyword`; None when absent or empty.
+
+    Anything else raises `MalformedElement` naming `keyword`.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, Iterable) and not isinstance(value, str)):
+        raise malformed(keyword, value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise malformed(keyword, value) from None
+    if not math.isfinite(number):
+        raise malformed(keyword, value)
+    return number
+
+
+def _int(ds: Dataset, keyword: str, default: int) -> int:
+    value = element_int(_get(ds, keyword), keyword)
+    return default if value is None else value
+
+
+def _required_int(ds: Dataset, keyword: str) -> int:
+    value = element_int(_get(ds, keyword), keyword)
+    if value is None:
         raise UnsupportedImage(f"the image has no {keyword}")
-    return int(value)
+    return value
 
 
 def number_of_frames(ds: Dataset) -> int:
-    """Number of Frames (0028,0008); 1 when absent or empty (single-frame objects)."""
-    value = ds.get("NumberOfFrames")
+    """Number of Frames (0028,0008); 1 when absent, empty or malformed.
+
+    Lenient, because this counts slices for a series' layout: one broken
+    instance must not hide the others. `pixel_format`, which decoding goes
+    through, raises `MalformedElement` for a malformed value instead, so the
+    slice shows why it cannot be displayed.
+    """
     try:
-        frames = int(value) if value not in (None, "") else 1
-    except (TypeError, ValueError):
-        frames = 1
-    return max(frames, 1)
+        frames = element_int(_get(ds, "NumberOfFrames"), "NumberOfFrames")
+    except MalformedElement:
+        frames = None
+    return max(frames or 1, 1)
 
 
 def pixel_format(ds: Dataset) -> PixelFormat:
-    """Read the Image Pixel module; raise `UnsupportedImage` if it cannot describe pixels."""
+    """Read the Image Pixel module; raise `UnsupportedImage` if it cannot describe pixels.
+
+    A value that does not parse raises `MalformedElement` naming the element.
+    """
     keyword = next((kw for kw in _PIXEL_KEYWORDS if kw in ds), None)
     if keyword is None:
         raise UnsupportedImage("the object has no pixel data")
-    samples = int(ds.get("SamplesPerPixel") or 1)
+    samples = _int(ds, "SamplesPerPixel", 1) or 1
     rows = _required_int(ds, "Rows")
     columns = _required_int(ds, "Columns")
+    # Read here, strictly, though the layout counts frames leniently: pydicom's
+    # decoder would otherwise fail on it with "invalid literal for int()".
+    frames = max(_int(ds, "NumberOfFrames", 1), 1)
     if keyword == "PixelData":
         bits_allocated = _required_int(ds, "BitsAllocated")
-        bits_stored = int(ds.get("BitsStored") or bits_allocated)
-        signed = int(ds.get("PixelRepresentation") or 0) == 1
+        bits_stored = _int(ds, "BitsStored", bits_allocated) or bits_allocated
+        signed = _int(ds, "PixelRepresentation", 0) == 1
     else:
         bits_allocated = 32 if keyword == "FloatPixelData" else 64
         bits_stored = bits_allocated
@@ -93,9 +189,9 @@ def pixel_format(ds: Dataset) -> PixelFormat:
         bits_stored=bits_stored,
         signed=signed,
         photometric_interpretation=photometric,
-        planar_configuration=int(ds.get("PlanarConfiguration") or 0),
+        planar_configuration=_int(ds, "PlanarConfiguration", 0),
         pixel_keyword=keyword,
-        number_of_frames=number_of_frames(ds),
+        number_of_frames=frames,
     )
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataset import Dataset
 
-from ._info import PixelFormat, frame_attribute
+from ._errors import UnsupportedImage
+from ._info import PixelFormat, element_float, element_int, frame_attribute
 
 __all__ = [
     "ModalityLUT",
@@ -119,14 +120,20 @@ def modality_transform(
     both are (wrongly) present; colour images get the identity, since the
     Modality LUT applies to grayscale only.
     """
-    signed = fmt.signed if fmt is not None else int(ds.get("PixelRepresentation") or 0) == 1
+    if fmt is not None:
+        signed = fmt.signed
+    else:
+        signed = element_int(ds.get("PixelRepresentation"), "PixelRepresentation") == 1
     if fmt is not None and fmt.samples_per_pixel != 1:
         return IDENTITY
     sequence = ds.get("ModalityLUTSequence")
     if sequence:
         item = sequence[0]
-        entries, first, bits = lut_descriptor(item, signed=signed)
-        table = read_lut_data(item, ds, entries)
+        try:
+            entries, first, bits = lut_descriptor(item, signed=signed)
+            table = read_lut_data(item, ds, entries)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise UnsupportedImage(f"the Modality LUT Sequence is unusable: {exc}") from exc
         return ModalityLUT(
             first_mapped=first,
             bits=bits,
@@ -134,18 +141,19 @@ def modality_transform(
             lut_type=str(item.get("ModalityLUTType") or ""),
         )
     group = "PixelValueTransformationSequence"
-    slope = frame_attribute(ds, frame, group, "RescaleSlope")
-    intercept = frame_attribute(ds, frame, group, "RescaleIntercept")
+    slope = element_float(frame_attribute(ds, frame, group, "RescaleSlope"), "RescaleSlope")
+    intercept = element_float(
+        frame_attribute(ds, frame, group, "RescaleIntercept"), "RescaleIntercept"
+    )
     rescale_type = frame_attribute(ds, frame, group, "RescaleType")
     if slope is None and intercept is None:
         return IDENTITY
-    slope_value = float(slope) if slope is not None else 1.0
-    if slope_value == 0.0:
+    if slope is None or slope == 0.0:
         # A zero slope would flatten the image to one grey: treat as absent.
-        slope_value = 1.0
+        slope = 1.0
     return Rescale(
-        slope=slope_value,
-        intercept=float(intercept) if intercept is not None else 0.0,
+        slope=slope,
+        intercept=intercept if intercept is not None else 0.0,
         rescale_type=str(rescale_type or ""),
     )
 
@@ -189,12 +197,12 @@ def padding_range(ds: Dataset, fmt: PixelFormat) -> tuple[int, int] | None:
         return None
     if not fmt.photometric_interpretation.startswith("MONOCHROME"):
         return None
-    value = ds.get("PixelPaddingValue")
-    if value is None or value == "":
+    value = element_int(ds.get("PixelPaddingValue"), "PixelPaddingValue")
+    if value is None:
         return None
-    limit = ds.get("PixelPaddingRangeLimit")
-    first = _as_stored(int(value), fmt)
-    last = _as_stored(int(limit), fmt) if limit not in (None, "") else first
+    limit = element_int(ds.get("PixelPaddingRangeLimit"), "PixelPaddingRangeLimit")
+    first = _as_stored(value, fmt)
+    last = _as_stored(limit, fmt) if limit is not None else first
     return (min(first, last), max(first, last))
 
 

@@ -16,7 +16,7 @@ import render.texture
 EXPECTED = {
     "CT_PRESETS", "VOI", "VOILUT", "DecodeError", "DecodedFrame", "DecoderStatus",
     "DecoderUnavailable", "DisplayLUT", "EdgeLabels", "ImageInfo", "LUTCache", "LUTSpec",
-    "LossyStatus", "ModalityLUT", "ModalityTransform", "PixelFormat", "PixelSpacing",
+    "LossyStatus", "MalformedElement", "ModalityLUT", "ModalityTransform", "PixelFormat", "PixelSpacing",
     "RenderError", "Rescale", "SliceGeometry", "Stack", "UnsupportedImage", "VOIFunction",
     "Window", "apply_modality", "apply_voi", "auto_window", "build_display_lut", "ct_preset",
     "decode_frame", "decode_frame_bytes", "decoder_status", "default_voi", "float_to_rgba",

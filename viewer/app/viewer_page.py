@@ -363,6 +363,10 @@ class ViewerPage:
                 return
             if event.index == self.state.index:
                 self._pixels_dirty = True
+                if isinstance(event, FrameFailed):
+                    # The placeholder only says "failed"; this says why (a malformed
+                    # header names its element, a server error its message).
+                    self.app.notify("error", f"Slice {event.index + 1}: {event.message}")
             self._progress(event.progress)
         elif isinstance(event, LoaderError):
             self.app.notify("error", event.message)

@@ -48,7 +48,11 @@ class Instance:
 
     @property
     def frames(self) -> int:
-        return self.fmt.number_of_frames if self.fmt is not None else 0
+        if self.fmt is not None:
+            return self.fmt.number_of_frames
+        # Listed in the layout (it has Rows and Columns) but not decodable, e.g. a
+        # malformed value: its slices must fail with the reason, not wait for ever.
+        return len(self.header.geometries())
 
 
 def _format(ds: Dataset) -> render.PixelFormat | None:
@@ -186,6 +190,7 @@ def decode_instance_frame(instance: Instance, frame: int) -> CachedFrame:
     Raises `render.RenderError` subclasses when it cannot be decoded.
     """
     if instance.fmt is None:
+        render.pixel_format(instance.header.dataset)  # raises the reason, if it is there
         raise render.UnsupportedImage("the object has no pixel data")
     if instance.native is not None:
         return decode_native_frame(

@@ -199,7 +199,12 @@ class SeriesLayout:
 
     def frame_nbytes(self, index: int) -> int:
         """Decoded size of one frame in bytes (what it costs in the memory cache)."""
-        fmt = self.headers[self.slices[index].sop_uid].format()
+        try:
+            fmt = self.headers[self.slices[index].sop_uid].format()
+        except render.RenderError:
+            # Not decodable (its slices fail, saying why): as much as 16-bit grey.
+            geometry = self.slices[index].geometry
+            return geometry.rows * geometry.columns * 2
         bits = fmt.bits_allocated if fmt.bits_allocated in (8, 16, 32, 64) else 16
         return fmt.rows * fmt.columns * fmt.samples_per_pixel * bits // 8
 
