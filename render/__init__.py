@@ -16,6 +16,18 @@ Per-series use (what the viewer does)::
     info = render.image_info(ds)
     voi = info.vois[0] if info.vois else render.default_voi(info, first.pixels)
     rgba = render.render_pixels(render.decode_frame(ds), info, voi, cache=lut_cache, out=buf)
+
+Overlay planes (60xx groups, PS3.3 C.9.2/C.9.3) come separately, as data for
+the viewer to draw::
+
+    mask = render.overlay_mask(ds, frame)   # (Rows, Columns) bool, or None
+
+One boolean mask per image frame (0-based), every graphics overlay that
+applies to that frame OR-ed in, already placed by its Overlay Origin and cut
+to the image. The caller resamples it exactly like the image (same transform
+and output grid; max-pooled when minified, so one-pixel lines survive) and
+composites it over the RGBA. None means nothing to draw. Malformed overlays
+are left out rather than failing the image.
 """
 
 from ._decode import (
@@ -59,6 +71,7 @@ from ._mpr import (
     plane_image,
     plane_line,
 )
+from ._overlay import overlay_groups, overlay_mask
 from ._pipeline import (
     ImageInfo,
     default_voi,
@@ -134,6 +147,8 @@ __all__ = [
     "modality_transform",
     "number_of_frames",
     "orientation_labels",
+    "overlay_groups",
+    "overlay_mask",
     "patient_orientation_labels",
     "pixel_format",
     "plane_geometry",

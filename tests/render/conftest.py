@@ -16,7 +16,12 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
@@ -71,3 +76,22 @@ def make_image(
 @pytest.fixture
 def image() -> Callable[..., Dataset]:
     return make_image
+
+
+def big_endian_image(pixels: bytes, rows: int, columns: int, photometric: str) -> Dataset:
+    """An 8-bit image to save as Explicit VR Big Endian (`enforce_file_format=True`).
+
+    pydicom writes OW values as given, never swapped: a test puts its OW data in
+    big endian itself, as a big-endian writer stores it (PS3.5 7.3).
+    """
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.PixelData = pixels
+    return ds

@@ -21,7 +21,7 @@ EXPECTED = {
     "Window", "apply_modality", "apply_voi", "auto_window", "build_display_lut", "ct_preset",
     "decode_frame", "decode_frame_bytes", "decoder_status", "default_voi", "float_to_rgba",
     "frame_to_rgba", "header_voi_luts", "header_vois", "header_windows", "image_info",
-    "lossy_status", "modality_transform", "number_of_frames", "orientation_labels",
+    "lossy_status", "modality_transform", "number_of_frames", "orientation_labels", "overlay_groups", "overlay_mask",
     "patient_orientation_labels", "pixel_format", "render_pixels", "scale_pixel_spacing",
     "slice_geometries", "slice_geometry", "sort_slices", "split_stacks",
     # MPR (issue 16)

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import ExplicitVRBigEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import ExplicitVRBigEndian
 
 import render
 from render import Window, frame_to_rgba
+from tests.render.conftest import big_endian_image
 
 # pydicom's reference bands for its SC_rgb test images: (row, RGB at column 50).
 RGB_BANDS = [
@@ -115,21 +116,9 @@ def test_palette_16_bit_entries_holding_8_bit_data_are_not_dark(
 
 
 def _big_endian_palette_file(tmp_path: Path, tables: dict[str, list[int]], bits: int) -> Path:
-    """A PALETTE COLOR image saved as Explicit VR Big Endian, pixels 0, 1, 2, 3.
-
-    pydicom writes OW bytes as given, so the tables go in big endian, as a big-endian
-    writer stores them (PS3.5 7.3).
-    """
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = 1, 4, 1
-    ds.PhotometricInterpretation = "PALETTE COLOR"
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelData = bytes([0, 1, 2, 3])
+    """A PALETTE COLOR image saved as Explicit VR Big Endian, pixels 0, 1, 2, 3, its
+    16-bit tables in big endian."""
+    ds = big_endian_image(bytes([0, 1, 2, 3]), 1, 4, "PALETTE COLOR")
     for colour, entries in tables.items():
         setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [len(entries), 0, bits])
         data = np.array(entries, ">u2" if bits == 16 else "u1").tobytes()
