@@ -94,7 +94,7 @@ def main() -> int:
         from tests.support.testdata import ensure_phantom, upload_testdata
         from viewer.app import main as app_main
         from viewer.app.display import check_display
-        from viewer.loader import SeriesLoader
+        from viewer.loader import LoaderHub
         from viewer.settings import ServerRegistry, resolve_paths
 
         manifest = ensure_phantom()
@@ -134,12 +134,18 @@ def main() -> int:
                 return time.perf_counter() - start
 
             def open_fresh(cursor: int | None = None) -> float:
-                """A new loader (empty caches), open the series; seconds to first slice."""
+                """A new loader hub (empty caches, no disk cache), open the series;
+                seconds to first slice."""
                 client = app._clients[0]
-                options: dict[str, int] = {} if args.workers is None else {"workers": args.workers}
                 # What the app does with its loaders: workers below the UI thread.
                 niceness = 0 if args.no_nice else app_main.LOADER_NICENESS
-                loader = SeriesLoader.for_client(client, worker_niceness=niceness, **options)
+                for old in app.loaders:
+                    old.shutdown()
+                app.loaders.clear()
+                if app.hub is not None:
+                    app.hub.shutdown()
+                app.hub = LoaderHub(workers=args.workers, worker_niceness=niceness)
+                loader = app.hub.loader_for_client(client)
                 app.loaders.append(loader)
                 app.server_loader = app.list_loader = loader
                 page = app.viewer_page
@@ -156,7 +162,8 @@ def main() -> int:
                 return time.perf_counter() - start
 
             def loading() -> bool:
-                progress = app.server_loader.progress() if app.server_loader else None
+                page = app.viewer_page
+                progress = page.handle.progress() if page and page.handle else None
                 return progress is None or not progress.complete
 
             def scroll_frames(condition: Callable[[], bool], limit_s: float) -> list[float]:

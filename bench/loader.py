@@ -9,7 +9,7 @@ rounds (medians reported, since other work on the machine makes single runs nois
 - dicomweb-client: `retrieve_series` (requests underneath), total;
 - the network layer alone (`DicomWebClient.iter_series`, datasets dropped): what the
   loader builds on, for reference;
-- ours, `SeriesLoader.open_series` with a fresh loader and empty caches:
+- ours, `SeriesLoader.open_series` (a handle) with a fresh loader and empty caches:
   * time to the first displayable slice: open -> the first image's RGBA buffer
     (`to_rgba` through a LUT, as the UI does);
   * time to the whole series decoded and in the memory cache;
@@ -139,7 +139,7 @@ def ours_open(
     lut = render.LUTCache()
     with SeriesLoader(client, disk_cache=disk, workers=workers) as loader:
         start = time.perf_counter()
-        loader.open_series(series_uid or target.series_uid, study_uid=target.study_uid)
+        handle = loader.open_series(series_uid or target.series_uid, study_uid=target.study_uid)
         first = whole = None
         while whole is None:
             event = loader.results.get(timeout=60)
@@ -148,11 +148,11 @@ def ours_open(
                 to_rgba(event.image, lut_cache=lut)
                 first = time.perf_counter() - start
             elif isinstance(event, SeriesOpened) and first is None:
-                if loader.rgba(event.cursor, lut_cache=lut) is not None:
+                if handle.rgba(event.cursor, lut_cache=lut) is not None:
                     first = time.perf_counter() - start
             elif isinstance(event, FrameReady):
-                if first is None and event.index == loader.cursor:
-                    loader.rgba(event.index, lut_cache=lut)
+                if first is None and event.index == handle.cursor:
+                    handle.rgba(event.index, lut_cache=lut)
                     first = time.perf_counter() - start
                 if event.progress.complete:
                     whole = now - start
@@ -192,7 +192,9 @@ def ours_scroll(
             count = len(client.search_instances(target.study_uid, target.series_uid))
             cursor_arg = count // 2
             start = time.perf_counter()  # the instance count is the UI's, not the loader's
-        loader.open_series(target.series_uid, study_uid=target.study_uid, cursor=cursor_arg)
+        handle = loader.open_series(
+            target.series_uid, study_uid=target.study_uid, cursor=cursor_arg
+        )
         position: int | None = None
         direction = 1
         n = 0
@@ -210,8 +212,8 @@ def ours_scroll(
                 if not 0 <= position + direction < n:
                     direction = -direction
                 position += direction
-                loader.set_cursor(position)
-                shown = loader.rgba(position, lut_cache=lut) is not None
+                handle.set_cursor(position)
+                shown = handle.rgba(position, lut_cache=lut) is not None
             ticks += 1
             hits += shown
             if tick >= rate:  # after the first second
@@ -229,13 +231,12 @@ def rss_child(target: Target, budget: int, disk_dir: str | None) -> None:
     baseline = _vm_hwm()
     disk = InstanceDiskCache(disk_dir) if disk_dir else None
     with SeriesLoader(client, memory_budget=budget, disk_cache=disk) as loader:
-        loader.open_series(target.series_uid, study_uid=target.study_uid).result(60)
+        handle = loader.open_series(target.series_uid, study_uid=target.study_uid)
+        layout = handle.opened.result(60)
         loader.wait_until_idle(60)
-        layout = loader.layout
-        assert layout is not None
         # Scroll the whole series once, so the budget is exercised end to end.
         for index in range(len(layout)):
-            loader.set_cursor(index)
+            handle.set_cursor(index)
             loader.wait_until_idle(30)
         cached = loader.cache.nbytes
         peak_cache = loader.cache.peak_nbytes

@@ -166,8 +166,8 @@ class Driver:
     def slice_content(self, index: int) -> int:
         """The phantom slice (its InstanceNumber - 1) at layout position `index`."""
         page = self.app.viewer_page
-        assert page is not None and page.loader is not None and page.loader.layout is not None
-        return int(page.loader.layout.header(index).InstanceNumber) - 1
+        assert page is not None and page.handle is not None and page.handle.layout is not None
+        return int(page.handle.layout.header(index).InstanceNumber) - 1
 
     def shown_slice(self, path: Path) -> tuple[int, Image.Image]:
         """The phantom slice the screen shows (its code read from a screenshot), and

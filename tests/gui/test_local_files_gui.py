@@ -119,7 +119,8 @@ def test_file_open_folder_lists_the_local_study_and_views_it(
     _open_and_view(ui, small_study.study_uid, tmp_path)
     # Only the folder's loader is left: the demo's stopped (threads, frame cache).
     assert app.loaders == [app.local_loader] and app.viewer_page is not None
-    assert app.viewer_page.loader is app.local_loader
+    assert app.viewer_page.handle is not None
+    assert app.viewer_page.handle.loader is app.local_loader
     with pytest.raises(RuntimeError, match="shut down"):
         demo_loader.open_series("1.2.3", study_uid="1.2.3")
 

@@ -25,7 +25,7 @@ from tests.gui.driver import Box, Driver, count_near
 from viewer.app.viewer_page import CANVAS, ViewerPage
 from viewer.app.viewer_state import ViewerState
 from viewer.demo import DemoStudy
-from viewer.loader import LocalFolderSource, SeriesLoader, SliceState, build_layout
+from viewer.loader import LocalFolderSource, SeriesHandle, SliceState, build_layout
 
 MakeApp = Callable[..., Driver]
 
@@ -107,8 +107,9 @@ def _sop_uids(demo: DemoStudy) -> list[str]:
 def _open(ui: Driver, source: FaultySource, demo: DemoStudy, cursor: int) -> ViewerPage:
     """Open the series on the Viewer page as `App._demo_ready` does, at `cursor`."""
     app = ui.app
-    loader = SeriesLoader(source, retry=FAST_RETRY, owns_source=True)
-    app.loaders.append(loader)  # app.close() shuts it down
+    # Over the app's hub, so its events reach the page; app.close() shuts it down.
+    loader = app.loader_hub().loader(source, retry=FAST_RETRY, owns_source=True)
+    app.loaders.append(loader)
     page = app.ensure_viewer_page()
     page.set_banner(None)
     page.show_series(loader, demo.series_uid, demo.study_uid, cursor=cursor)
@@ -118,15 +119,15 @@ def _open(ui: Driver, source: FaultySource, demo: DemoStudy, cursor: int) -> Vie
 
 def _open_on(
     ui: Driver, source: FaultySource, demo: DemoStudy, index: int
-) -> tuple[ViewerPage, SeriesLoader, Box, Box]:
-    """Open the series at `index` and wait for it: the page, its loader, where the
+) -> tuple[ViewerPage, SeriesHandle, Box, Box]:
+    """Open the series at `index` and wait for it: the page, its handle, where the
     image is drawn and the band the placeholder text goes in."""
     page = _open(ui, source, demo, cursor=index)
     ui.frames_until(lambda: ui.slice_ready(index), what=f"slice {index + 1}")
-    assert page.loader is not None
+    assert page.handle is not None
     image_box = page.image_box()
     assert image_box is not None
-    return page, page.loader, image_box, _text_band(ui)
+    return page, page.handle, image_box, _text_band(ui)
 
 
 def _text_band(ui: Driver) -> Box:
@@ -174,8 +175,8 @@ def test_a_slice_not_yet_loaded_shows_a_placeholder_never_the_previous_image(
     sops = _sop_uids(demo)
     source = FaultySource(demo.root, held=frozenset({sops[held]}))
     try:
-        page, loader, image_box, band = _open_on(ui, source, demo, neighbour)
-        assert loader.state(held) is not SliceState.READY
+        page, handle, image_box, band = _open_on(ui, source, demo, neighbour)
+        assert handle.state(held) is not SliceState.READY
         code, neighbour_shot = ui.shown_slice(tmp_path / "neighbour.png")
         assert code == ui.slice_content(neighbour)
         # The check below has teeth: the neighbour's image is there to be left behind.
@@ -188,7 +189,7 @@ def test_a_slice_not_yet_loaded_shows_a_placeholder_never_the_previous_image(
         ui.frames_until(lambda: sops[held] in source.attempts, what="the held slice's request")
         assert page.slot == "loading"
         assert page.image_box() is None
-        assert loader.state(held) is not SliceState.READY
+        assert handle.state(held) is not SliceState.READY
         placeholder = ViewerState.placeholder("loading")
         assert placeholder
         assert f"Slice {held + 1}: {placeholder}" in _drawn_texts()
@@ -213,7 +214,7 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
     sops = _sop_uids(demo)
     source = FaultySource(demo.root, broken=frozenset({sops[broken]}))
     try:
-        page, loader, image_box, band = _open_on(ui, source, demo, neighbour)
+        page, handle, image_box, band = _open_on(ui, source, demo, neighbour)
 
         _point_at_canvas_middle(ui)
         ui.xdotool("click", "1")  # focus for the key; a click on a drawn slice does nothing
@@ -221,7 +222,7 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
         ui.xdotool("key", "Down")
         ui.frames_until(lambda: page.state.index == broken, what="Down to move one slice")
         ui.frames_until(lambda: page.slot == "failed", what="the slice to fail")
-        assert loader.state(broken) is SliceState.FAILED
+        assert handle.state(broken) is SliceState.FAILED
         # Failed only after the loader's own retries.
         assert source.attempts[sops[broken]] >= FAST_RETRY.max_attempts
         assert page.image_box() is None
@@ -243,7 +244,7 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
         ui.frames_until(lambda: ui.slice_ready(broken), what="the slice after the retry click")
         assert source.attempts[sops[broken]] == attempts + 1
         assert any(
-            e.kind == "retry" and e.index == broken and e.detail == "user" for e in loader.trace()
+            e.kind == "retry" and e.index == broken and e.detail == "user" for e in handle.trace()
         )
         code, _ = ui.shown_slice(tmp_path / "retried.png")
         assert code == ui.slice_content(broken)

@@ -8,6 +8,7 @@ J2K variant) so that local tests take milliseconds; the PACS tests use the sessi
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 import time
@@ -18,14 +19,18 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 
-from net import InstanceSummary, SeriesSummary, StudySource, TransportError
+import render
+from net import InstanceSummary, RenderedImage, SeriesSummary, StudySource, TransportError
 from viewer import phantom
 from viewer.loader import (
     FrameReady,
     LoaderEvent,
+    LoaderHub,
     LocalFolderSource,
+    SeriesHandle,
     SeriesLoader,
     SeriesOpened,
 )
@@ -59,6 +64,17 @@ def source_pixels(path: Path, frame: int = 0) -> np.ndarray:
     ds = pydicom.dcmread(path)
     pixels = ds.pixel_array
     return pixels[frame] if int(ds.get("NumberOfFrames") or 1) > 1 else pixels
+
+
+def check_all_frames(handle: SeriesHandle, manifest: phantom.SeriesManifest) -> None:
+    """Every slice of the handle's layout is in memory, identical to its file."""
+    layout = handle.layout
+    assert layout is not None
+    paths = dict(zip(manifest.sop_uids, manifest.paths, strict=True))
+    for index, ref in enumerate(layout.slices):
+        frame = handle.frame(index)
+        assert frame is not None, f"slice {index} missing"
+        assert np.array_equal(frame.pixels, source_pixels(paths[ref.sop_uid], ref.frame))
 
 
 class Delegate:
@@ -150,10 +166,54 @@ class FlakySource(Delegate):
                 yield ds
 
 
+class FakeRenderingServer(Delegate):
+    """A local folder that also answers /rendered, /thumbnail and WADO-URI, recording
+    the window each /rendered request carried."""
+
+    def __init__(self, inner: LocalFolderSource) -> None:
+        super().__init__(inner)
+        self.windows: list[tuple[float, float] | None] = []
+        self.lock = threading.Lock()
+
+    def _png(self, ds: Dataset, frame: int, window: tuple[float, float] | None) -> RenderedImage:
+        voi = render.Window(window[0], window[1]) if window else None
+        rgba = render.frame_to_rgba(ds, frame, voi)
+        grey = (rgba[..., 0] * 255 + 0.5).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(grey, "L").save(buffer, format="PNG")
+        return RenderedImage(data=buffer.getvalue(), media_type="image/png", source="rendered")
+
+    def rendered(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None,
+                 *, frame: int | None = None, viewport: Any = None,
+                 window: tuple[float, float] | None = None, quality: Any = None) -> RenderedImage:  # fmt: skip
+        with self.lock:
+            self.windows.append(window)
+        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
+        return self._png(ds, (frame or 1) - 1, window)
+
+    def thumbnail(self, study_uid: str, series_uid: str, sop_uid: str | None = None, *,
+                  viewport: tuple[int, int] = (128, 128)) -> RenderedImage:  # fmt: skip
+        first = self.inner.search_instances(study_uid, series_uid)[0]
+        ds = self.inner.retrieve_instance(study_uid, series_uid, first.sop_instance_uid)
+        return self._png(ds, 0, None)
+
+    def wado_uri(self, study_uid: str, series_uid: str, sop_uid: str, *,
+                 content_type: str = "application/dicom", frame: int | None = None) -> Any:  # fmt: skip
+        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
+        if content_type == "application/dicom":
+            return pydicom.dcmread(io.BytesIO(Path(ds.filename).read_bytes()))
+        return self._png(ds, (frame or 1) - 1, None)
+
+    def retrieve_frames(self, *a: Any, **k: Any) -> Any:
+        raise NotImplementedError
+
+
 def events_until(
-    loader: SeriesLoader, done: Callable[[LoaderEvent, list[LoaderEvent]], bool]
+    where: SeriesLoader | LoaderHub | SeriesHandle,
+    done: Callable[[LoaderEvent, list[LoaderEvent]], bool],
 ) -> list[LoaderEvent]:
-    """Drain the results queue, as the UI does, until `done(event, seen)` says so."""
+    """Drain the hub's results queue, as the UI does, until `done(event, seen)` says so."""
+    results = where.loader.results if isinstance(where, SeriesHandle) else where.results
     seen: list[LoaderEvent] = []
     deadline = time.monotonic() + WAIT
     while True:
@@ -161,7 +221,7 @@ def events_until(
         if left <= 0:
             raise AssertionError(f"the expected event did not come; saw {seen[-5:]}")
         try:
-            event = loader.results.get(timeout=left)
+            event = results.get(timeout=left)
         except queue.Empty:
             continue
         seen.append(event)
@@ -169,34 +229,31 @@ def events_until(
             return seen
 
 
-def until_ready(loader: SeriesLoader, indices: set[int]) -> list[LoaderEvent]:
-    """Drain events until every slice in `indices` was reported ready."""
+def until_ready(handle: SeriesHandle, indices: set[int]) -> list[LoaderEvent]:
+    """Drain events until every slice in `indices` was reported ready to `handle`."""
     pending = set(indices)
 
     def done(event: LoaderEvent, _: list[LoaderEvent]) -> bool:
-        if isinstance(event, FrameReady) and event.generation == loader.generation:
+        if isinstance(event, FrameReady) and event.handle is handle:
             pending.discard(event.index)
         return not pending
 
-    return events_until(loader, done)
+    return events_until(handle, done)
 
 
-def until_opened(loader: SeriesLoader) -> SeriesOpened:
-    events = events_until(
-        loader,
-        lambda e, _: isinstance(e, SeriesOpened) and e.generation == loader.generation,
-    )
+def until_opened(handle: SeriesHandle) -> SeriesOpened:
+    events = events_until(handle, lambda e, _: isinstance(e, SeriesOpened) and e.handle is handle)
     opened = events[-1]
     assert isinstance(opened, SeriesOpened)
     return opened
 
 
-def ready_indices(loader: SeriesLoader, generation: int | None = None) -> list[int]:
+def ready_indices(handle: SeriesHandle, generation: int | None = None) -> list[int]:
     """Slices in the order the loader's trace says they entered the cache."""
-    generation = loader.generation if generation is None else generation
+    generation = handle.generation if generation is None else generation
     return [
         e.index
-        for e in loader.trace()
+        for e in handle.loader.trace()
         if e.kind == "ready" and e.generation == generation and e.index is not None
     ]
 
@@ -209,9 +266,11 @@ __all__ = [
     "SMALL",
     "WAIT",
     "Delegate",
+    "FakeRenderingServer",
     "FlakySource",
     "GatedSource",
     "StudySource",
+    "check_all_frames",
     "events_until",
     "loader_threads",
     "ready_indices",

@@ -62,7 +62,7 @@ def test_focus_series_evicts_farthest_from_cursor_and_refuses_farther_frames() -
     far = cache.put(key(A, 30), frame(), index=30)
     assert not far.admitted and far.evicted == ()
     # The cursor moves: the farthest (from 14) goes first.
-    cache.set_cursor(14)
+    cache.set_cursor(A, 14)
     near = cache.put(key(A, 14), frame(), index=14)
     assert near.admitted
     assert near.evicted == (key(A, 8),)
@@ -79,14 +79,33 @@ def test_neighbourhood_is_evicted_last_even_when_least_recently_used() -> None:
     assert all(key(A, i) in cache for i in range(4))
 
 
-def test_switching_focus_makes_old_frames_ordinary_entries() -> None:
+def test_unfocused_frames_become_ordinary_entries_nearest_the_cursor_kept_longest() -> None:
     cache = FrameCache(budget=4 * FRAME_BYTES)
     cache.set_focus(A, cursor=0)
     fill(cache, A, range(3))
+    cache.unfocus(A)
     cache.set_focus(B, cursor=0)
     fill(cache, B, range(3))  # must push A's frames out, the series no longer shown
-    assert [k for k in cache.frame_keys() if k.series == A] == [key(A, 2)]
+    assert [k for k in cache.frame_keys() if k.series == A] == [key(A, 0)]
     assert len(cache.frame_keys(B)) == 3
+
+
+def test_two_series_on_screen_each_keep_their_window_and_give_up_the_outside() -> None:
+    cache = FrameCache(budget=6 * FRAME_BYTES)
+    cache.set_focus(A, cursor=10, window=(9, 11))
+    cache.set_focus(B, cursor=0, window=(0, 2))
+    fill(cache, A, range(8, 13))  # 8 and 12 are outside A's window
+    fill(cache, B, range(0, 1))
+    # The cache is full: B's window slices push out A's slices outside A's window...
+    result = cache.put(key(B, 1), frame(), index=1)
+    assert result.admitted and result.evicted == (key(A, 8),)
+    result = cache.put(key(B, 2), frame(), index=2)
+    assert result.admitted and result.evicted == (key(A, 12),)
+    result = cache.put(key(B, 5), frame(), index=5)  # outside B's window, farther than A's
+    assert not result.admitted
+    # ...and never a slice inside A's window for one outside B's.
+    assert all(key(A, i) in cache for i in (9, 10, 11))
+    assert set(cache.focused()) == {A, B}
 
 
 def test_oversized_frame_is_refused_and_budget_can_shrink() -> None:

@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from PIL import Image
 from pydicom.dataset import Dataset
 
-import render
-from net import NotFound, RenderedImage, RetryPolicy, TransportError
+from net import NotFound, RetryPolicy, TransportError
 from tests.loader.conftest import (
     WAIT,
     Delegate,
+    FakeRenderingServer,
     FlakySource,
     GatedSource,
+    check_all_frames,
     events_until,
     loader_threads,
     ready_indices,
@@ -39,6 +39,7 @@ from viewer.loader import (
     InstanceDiskCache,
     LoaderError,
     LocalFolderSource,
+    SeriesFailed,
     SeriesLoader,
     SeriesOpened,
     SliceState,
@@ -58,25 +59,16 @@ def expected_by_sop(manifest: phantom.SeriesManifest) -> dict[str, Path]:
     return dict(zip(manifest.sop_uids, manifest.paths, strict=True))
 
 
-def check_all_frames(loader: SeriesLoader, manifest: phantom.SeriesManifest) -> None:
-    layout = loader.layout
-    assert layout is not None
-    paths = expected_by_sop(manifest)
-    for index, ref in enumerate(layout.slices):
-        frame = loader.frame(index)
-        assert frame is not None, f"slice {index} missing"
-        assert np.array_equal(frame.pixels, source_pixels(paths[ref.sop_uid], ref.frame))
-
-
 def test_whole_series_loads_once_each_identical_to_the_files(
     local: LocalFolderSource, study: phantom.StudyManifest
 ) -> None:
     unc = study.series["uncompressed"]
     with SeriesLoader(local) as loader:
-        layout = loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        layout = handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
         events = loader.drain()
-        check_all_frames(loader, unc)
+        check_all_frames(handle, unc)
         # Geometry order: feet to head, so instance 1 (the head) is the last slice.
         assert layout.index_of(unc.sop_uids[0]) == len(unc.sop_uids) - 1
         firsts = [e for e in events if isinstance(e, FirstImage)]
@@ -86,10 +78,10 @@ def test_whole_series_loads_once_each_identical_to_the_files(
         assert opened[0].cursor == layout.index_of(firsts[0].sop_uid, firsts[0].frame_number)
         ready = [e.index for e in events if isinstance(e, FrameReady)]
         assert sorted(ready) == list(range(len(layout)))  # every slice, exactly once
-        progress = loader.progress()
+        progress = handle.progress()
         assert progress is not None and progress.complete and progress.failed == 0
         assert progress.retrieved == len(layout)
-        rgba = loader.rgba(0)
+        rgba = handle.rgba(0)
         assert rgba is not None and rgba.shape == (64, 64, 4) and rgba.dtype == np.float32
         # Lazy load without a cursor: the layout came from the stream, not /metadata.
         requests = [e.detail for e in loader.trace() if e.kind == "request"]
@@ -104,10 +96,10 @@ def test_cursor_in_the_middle_is_served_first_then_its_neighbours(
     middle = len(unc.sop_uids) // 2
     radius = 4
     with SeriesLoader(gated, workers=3, prefetch_radius=radius) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=middle)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=middle)
         window = set(range(middle - radius, middle + radius + 1))
-        until_ready(loader, window)
-        order = ready_indices(loader)
+        until_ready(handle, window)
+        order = ready_indices(handle)
         assert order[0] == middle  # the visible slice first...
         # ...then its neighbours, nearest first (ties: the way the user moves, forward).
         assert order[1:5] == [middle + 1, middle - 1, middle + 2, middle - 2]
@@ -116,8 +108,8 @@ def test_cursor_in_the_middle_is_served_first_then_its_neighbours(
         assert [abs(i - middle) for i in singles] == sorted(abs(i - middle) for i in singles)
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
-        check_all_frames(loader, unc)
-        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))  # once each
+        check_all_frames(handle, unc)
+        assert sorted(ready_indices(handle)) == list(range(len(unc.sop_uids)))  # once each
         duplicates = {e.index for e in loader.trace() if e.kind == "duplicate"}
         assert duplicates == window  # the stream brought them again; dropped
 
@@ -128,21 +120,21 @@ def test_jump_far_away_is_served_before_the_rest(
     unc = study.series["uncompressed"]
     gated = GatedSource(local, after=5)
     with SeriesLoader(gated, workers=3, prefetch_radius=2) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
-        until_ready(loader, {0, 1, 2})
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
+        until_ready(handle, {0, 1, 2})
         assert gated.waiting.wait(WAIT)  # the stream delivered 5 parts and is held
         assert loader.wait_until_idle(0.0) is False  # the held stream is still work
         target = 20
-        loader.set_cursor(target)
-        until_ready(loader, {target - 2, target, target + 2})
+        handle.set_cursor(target)
+        until_ready(handle, {target - 2, target, target + 2})
         trace = loader.trace()
         jump = next(e.seq for e in trace if e.kind == "cursor" and e.index == target)
         after = [e.index for e in trace if e.kind == "ready" and e.seq > jump]
         assert after[0] == target
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
-        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))
-        check_all_frames(loader, unc)
+        assert sorted(ready_indices(handle)) == list(range(len(unc.sop_uids)))
+        check_all_frames(handle, unc)
 
 
 def test_a_slow_stream_gets_the_layout_from_metadata_so_scrolling_starts_early(
@@ -151,7 +143,7 @@ def test_a_slow_stream_gets_the_layout_from_metadata_so_scrolling_starts_early(
     unc = study.series["uncompressed"]
     gated = GatedSource(local, after=5)  # a stream that stops after 5 instances
     with SeriesLoader(gated, layout_wait=0.05) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
         assert gated.waiting.wait(WAIT)
         # Still held: the layout can only have come from /metadata.
         events = events_until(loader, lambda e, _: isinstance(e, SeriesOpened))
@@ -162,14 +154,14 @@ def test_a_slow_stream_gets_the_layout_from_metadata_so_scrolling_starts_early(
         assert requests == ["stream", "metadata"]
         assert any(e.kind == "layout-late" for e in loader.trace())
         # Scrolling now asks for far slices alone, before the stream gets there.
-        loader.set_cursor(len(unc.sop_uids) // 2)
+        handle.set_cursor(len(unc.sop_uids) // 2)
         events_until(
             loader, lambda e, _: isinstance(e, FrameReady) and e.index == len(unc.sop_uids) // 2
         )
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
-        assert sorted(ready_indices(loader)) == list(range(len(unc.sop_uids)))  # each once
-        check_all_frames(loader, unc)
+        assert sorted(ready_indices(handle)) == list(range(len(unc.sop_uids)))  # each once
+        check_all_frames(handle, unc)
 
 
 def test_a_fast_stream_is_not_asked_for_metadata_twice(
@@ -177,35 +169,39 @@ def test_a_fast_stream_is_not_asked_for_metadata_twice(
 ) -> None:
     unc = study.series["uncompressed"]
     with SeriesLoader(local, layout_wait=30.0) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
         assert [e.detail for e in loader.trace() if e.kind == "request"] == ["stream"]
 
 
-def test_switching_series_cancels_the_old_work(
+def test_closing_a_handle_cancels_its_work(
     local: LocalFolderSource, study: phantom.StudyManifest
 ) -> None:
     unc, multi = study.series["uncompressed"], study.series["multiframe"]
     gated = GatedSource(local, after=3, only=unc.series_uid)
     before = set(threading.enumerate())
     with SeriesLoader(gated, workers=3) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        first = loader.open_series(unc.series_uid, study_uid=study.study_uid)
         events_until(loader, lambda e, _: isinstance(e, FirstImage))
         assert gated.waiting.wait(WAIT)
-        old = loader.generation
-        layout = loader.open_series(multi.series_uid).result(WAIT)
-        assert loader.generation == old + 1
+        old = first.generation
+        first.close()  # the viewport shows another series instead
+        handle = loader.open_series(multi.series_uid)
+        layout = handle.opened.result(WAIT)
+        assert handle.generation > old and handle.id != first.id
         assert len(layout) == multi.frames
-        gated.gate.set()  # the old stream wakes up, sees it was replaced, and stops
+        gated.gate.set()  # the old stream wakes up, sees it was closed, and stops
         assert loader.wait_until_idle(WAIT)
         assert gated.closed.is_set()
         assert gated.delivered < len(unc.sop_uids)
         trace = loader.trace()
-        switch = next(e.seq for e in trace if e.kind == "open" and e.generation == old + 1)
+        closed = next(e.seq for e in trace if e.kind == "close" and e.generation == old)
         assert any(e.kind == "cancelled" and e.generation == old for e in trace)
-        late = [e for e in trace if e.generation == old and e.seq > switch]
+        late = [e for e in trace if e.generation == old and e.seq > closed]
         assert all(e.kind in ("stale", "cancelled") for e in late), late
-        check_all_frames(loader, multi)
+        assert first.frame(0) is None and first.closed
+        check_all_frames(handle, multi)
     assert set(threading.enumerate()) <= before  # no thread left behind
 
 
@@ -215,25 +211,26 @@ def test_memory_stays_under_a_budget_smaller_than_the_series(
     unc = study.series["uncompressed"]
     budget = 10 * FRAME
     with SeriesLoader(local, memory_budget=budget) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=20)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=20)
         assert loader.wait_until_idle(WAIT)
-        cached = sorted(i for i in range(40) if loader.frame(i) is not None)
+        cached = sorted(i for i in range(40) if handle.frame(i) is not None)
         assert cached == list(range(15, 25))  # the 10 slices nearest the cursor
-        loader.set_cursor(35)
+        handle.set_cursor(35)
         assert loader.wait_until_idle(WAIT)
-        cached = sorted(i for i in range(40) if loader.frame(i) is not None)
+        cached = sorted(i for i in range(40) if handle.frame(i) is not None)
         assert cached == list(range(30, 40))
         assert loader.cache.peak_nbytes <= budget
-        assert loader.state(0) is SliceState.MISSING and loader.state(35) is SliceState.READY
-        check = loader.frame(35)
+        assert handle.state(0) is SliceState.MISSING and handle.state(35) is SliceState.READY
+        check = handle.frame(35)
         assert check is not None
-        layout = loader.layout
+        layout = handle.layout
         assert layout is not None
         paths = expected_by_sop(unc)
         assert np.array_equal(check.pixels, source_pixels(paths[layout.slices[35].sop_uid]))
     # Opening without a cursor (the layout from the stream) keeps to the budget too.
     with SeriesLoader(local, memory_budget=budget) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
         assert loader.cache.peak_nbytes <= budget
         assert len(loader.cache) == 10
@@ -244,47 +241,59 @@ def test_a_slice_that_keeps_failing_is_marked_and_can_be_retried(
 ) -> None:
     unc = study.series["uncompressed"]
     layout_probe = SeriesLoader(local)
-    layout = layout_probe.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0).result(
-        WAIT
-    )
+    layout = layout_probe.open_series(unc.series_uid, study_uid=study.study_uid).opened.result(WAIT)
     layout_probe.shutdown()
     broken = layout.slices[10].sop_uid
     flaky = FlakySource(local, {broken})
     with SeriesLoader(flaky, retry=FAST_RETRY) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10)
         failed = events_until(loader, lambda e, _: isinstance(e, FrameFailed))[-1]
         assert isinstance(failed, FrameFailed) and failed.index == 10
         assert "injected failure" in failed.message
         assert loader.wait_until_idle(WAIT)
-        assert loader.state(10) is SliceState.FAILED
+        assert handle.state(10) is SliceState.FAILED
         assert flaky.attempts[broken] == FAST_RETRY.max_attempts  # retried, then gave up
-        progress = loader.progress()
+        progress = handle.progress()
         assert progress is not None and progress.failed == 1 and progress.complete
         assert progress.errors == FAST_RETRY.max_attempts
-        assert all(loader.frame(i) is not None for i in range(40) if i != 10)
+        assert all(handle.frame(i) is not None for i in range(40) if i != 10)
         flaky.broken.clear()  # the server recovers; the user clicks "retry"
-        loader.retry(10)
-        until_ready(loader, {10})
-        assert loader.state(10) is SliceState.READY
-        assert loader.progress().failed == 0  # type: ignore[union-attr]
+        handle.retry(10)
+        until_ready(handle, {10})
+        assert handle.state(10) is SliceState.READY
+        assert handle.progress().failed == 0
 
 
-def test_metadata_failure_goes_to_the_error_sink(
+def test_metadata_failure_fails_the_series_with_its_reason_and_a_retry(
     local: LocalFolderSource, study: phantom.StudyManifest
 ) -> None:
+    broken = {"metadata": True}
+
     class NoMetadata(Delegate):
         def series_metadata(self, *a: Any, **k: Any) -> list[Dataset]:
-            raise NotFound("no such series")
+            if broken["metadata"]:
+                raise NotFound("no such series")
+            return self.inner.series_metadata(*a, **k)  # type: ignore[no-any-return]
 
+    unc = study.series["uncompressed"]
     with SeriesLoader(NoMetadata(local)) as loader:
-        future = loader.open_series(
-            study.series["uncompressed"].series_uid, study_uid=study.study_uid, cursor=3
-        )
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=3)
         with pytest.raises(NotFound):
-            future.result(WAIT)
-        errors = events_until(loader, lambda e, _: isinstance(e, LoaderError))
-        assert "no such series" in str(errors[-1])
+            handle.opened.result(WAIT)
+        events = events_until(loader, lambda e, _: isinstance(e, SeriesFailed))
+        failed = events[-1]
+        assert isinstance(failed, SeriesFailed) and failed.handle is handle
+        assert "no such series" in failed.reason and isinstance(failed.error, NotFound)
+        assert handle.failure == failed.reason
+        assert not [e for e in events if isinstance(e, LoaderError)]  # not a bug
         assert loader.wait_until_idle(WAIT)
+        broken["metadata"] = False  # the server is back; the user clicks "retry"
+        handle.retry()
+        assert len(handle.opened.result(WAIT)) == len(unc.sop_uids)
+        until_ready(handle, {3})
+        assert handle.failure is None
+        assert loader.wait_until_idle(WAIT)
+        check_all_frames(handle, unc)
 
 
 def test_disk_cache_reopens_a_series_without_the_source(
@@ -301,7 +310,8 @@ def test_disk_cache_reopens_a_series_without_the_source(
                 yield pydicom.dcmread(io.BytesIO(Path(ds.filename).read_bytes()))
 
     with SeriesLoader(RawLocal(local), disk_cache=disk, cache_namespace="local") as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
     assert len(disk) == len(unc.sop_uids)
 
@@ -313,63 +323,23 @@ def test_disk_cache_reopens_a_series_without_the_source(
             raise TransportError("offline")
 
     with SeriesLoader(Offline(local), disk_cache=disk, cache_namespace="local") as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        check_all_frames(loader, unc)
+        check_all_frames(handle, unc)
         requests = [e.detail for e in loader.trace() if e.kind == "request"]
         assert requests == ["disk-stream"]
     # With a cursor the layout is read from disk first; the slices come from disk too.
     with SeriesLoader(Offline(local), disk_cache=disk, cache_namespace="local") as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=7).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=7)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        check_all_frames(loader, unc)
-        assert ready_indices(loader)[0] == 7
+        check_all_frames(handle, unc)
+        assert ready_indices(handle)[0] == 7
         assert {e.detail for e in loader.trace() if e.kind == "request"} == {
             "disk-metadata",
             "disk",
         }
-
-
-class FakeRenderingServer(Delegate):
-    """A local folder that also answers /rendered, /thumbnail and WADO-URI, recording
-    the window each /rendered request carried."""
-
-    def __init__(self, inner: LocalFolderSource) -> None:
-        super().__init__(inner)
-        self.windows: list[tuple[float, float] | None] = []
-        self.lock = threading.Lock()
-
-    def _png(self, ds: Dataset, frame: int, window: tuple[float, float] | None) -> RenderedImage:
-        voi = render.Window(window[0], window[1]) if window else None
-        rgba = render.frame_to_rgba(ds, frame, voi)
-        grey = (rgba[..., 0] * 255 + 0.5).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(grey, "L").save(buffer, format="PNG")
-        return RenderedImage(data=buffer.getvalue(), media_type="image/png", source="rendered")
-
-    def rendered(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None,
-                 *, frame: int | None = None, viewport: Any = None,
-                 window: tuple[float, float] | None = None, quality: Any = None) -> RenderedImage:  # fmt: skip
-        with self.lock:
-            self.windows.append(window)
-        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
-        return self._png(ds, (frame or 1) - 1, window)
-
-    def thumbnail(self, study_uid: str, series_uid: str, sop_uid: str | None = None, *,
-                  viewport: tuple[int, int] = (128, 128)) -> RenderedImage:  # fmt: skip
-        first = self.inner.search_instances(study_uid, series_uid)[0]
-        ds = self.inner.retrieve_instance(study_uid, series_uid, first.sop_instance_uid)
-        return self._png(ds, 0, None)
-
-    def wado_uri(self, study_uid: str, series_uid: str, sop_uid: str, *,
-                 content_type: str = "application/dicom", frame: int | None = None) -> Any:  # fmt: skip
-        ds = self.inner.retrieve_instance(study_uid, series_uid, sop_uid)
-        if content_type == "application/dicom":
-            return pydicom.dcmread(io.BytesIO(Path(ds.filename).read_bytes()))
-        return self._png(ds, (frame or 1) - 1, None)
-
-    def retrieve_frames(self, *a: Any, **k: Any) -> Any:
-        raise NotImplementedError
 
 
 def test_https_rendering_sends_the_window_and_refetches_on_change(
@@ -378,21 +348,21 @@ def test_https_rendering_sends_the_window_and_refetches_on_change(
     server = FakeRenderingServer(local)
     unc = study.series["uncompressed"]
     with SeriesLoader(server, image_rendering="https") as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=5)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=5)
         assert loader.wait_until_idle(WAIT)
-        first = loader.frame(5)
+        first = handle.frame(5)
         assert first is not None and first.server_rendered and first.pixels.dtype == np.uint8
         assert set(server.windows) == {None} and len(server.windows) == 40
-        assert loader.set_window((500.0, 2000.0))
+        assert handle.set_window((500.0, 2000.0))
         assert loader.wait_until_idle(WAIT)
         assert server.windows.count((500.0, 2000.0)) == 40
-        second = loader.frame(5)
+        second = handle.frame(5)
         assert second is not None and second.window == (500.0, 2000.0)
         assert not np.array_equal(first.pixels, second.pixels)
-        order = ready_indices(loader)
+        order = ready_indices(handle)
         assert len(order) == 80 and order[40] == 5  # after the change, the visible slice first
         assert order.count(5) == 2  # each slice re-fetched exactly once
-        rgba = loader.rgba(5)
+        rgba = handle.rgba(5)
         assert rgba is not None and rgba.shape == (64, 64, 4)
 
 
@@ -401,11 +371,11 @@ def test_wado_rendering_fetches_instances_one_by_one(
 ) -> None:
     unc = study.series["uncompressed"]
     with SeriesLoader(FakeRenderingServer(local), image_rendering="wado") as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
         assert loader.wait_until_idle(WAIT)
         kinds = [e.detail for e in loader.trace() if e.kind == "request"]
         assert kinds.count("wado-uri") == 40 and "stream" not in kinds
-        check_all_frames(loader, unc)
+        check_all_frames(handle, unc)
 
 
 @pytest.mark.parametrize("protocol", ["wadors", "wado", "https"])
@@ -456,11 +426,12 @@ def test_non_lazy_open_study_fetches_all_metadata_once(
         series = loader.open_study(study.study_uid).result(WAIT)
         assert {s.series_uid for s in series} == {s.series_uid for s in study.series.values()}
         for manifest in study.series.values():
-            layout = loader.open_series(manifest.series_uid, cursor=0).result(WAIT)
+            handle = loader.open_series(manifest.series_uid, cursor=0)
+            layout = handle.opened.result(WAIT)
             assert len(layout) == manifest.frames
         assert calls == ["study"]
         assert loader.wait_until_idle(WAIT)
-        check_all_frames(loader, study.series[next(reversed(study.series))])
+        check_all_frames(handle, study.series[next(reversed(study.series))])
 
 
 def test_going_back_to_a_series_is_served_from_memory(
@@ -468,18 +439,22 @@ def test_going_back_to_a_series_is_served_from_memory(
 ) -> None:
     unc, multi = study.series["uncompressed"], study.series["multiframe"]
     with SeriesLoader(local) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        loader.open_series(multi.series_uid).result(WAIT)
+        handle.close()
+        handle = loader.open_series(multi.series_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        layout = loader.open_series(unc.series_uid, cursor=3).result(WAIT)
+        handle.close()
+        handle = loader.open_series(unc.series_uid, cursor=3)
+        layout = handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        generation = loader.generation
-        trace = [e for e in loader.trace() if e.generation == generation]
+        trace = handle.trace()
         assert [e.detail for e in trace if e.kind == "layout"] == ["known"]
         assert not [e for e in trace if e.kind == "request"]  # nothing fetched again
-        assert len(ready_indices(loader)) == len(layout)
-        check_all_frames(loader, unc)
+        assert len(ready_indices(handle)) == len(layout)
+        check_all_frames(handle, unc)
 
 
 def test_shrinking_the_memory_budget_evicts_far_slices_first(
@@ -487,14 +462,15 @@ def test_shrinking_the_memory_budget_evicts_far_slices_first(
 ) -> None:
     unc = study.series["uncompressed"]
     with SeriesLoader(local) as loader:
-        loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=10)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        assert all(loader.frame(i) is not None for i in range(40))
+        assert all(handle.frame(i) is not None for i in range(40))
         loader.set_memory_budget(6 * FRAME)
         assert loader.wait_until_idle(WAIT)
-        assert sorted(i for i in range(40) if loader.frame(i) is not None) == list(range(7, 13))
+        assert sorted(i for i in range(40) if handle.frame(i) is not None) == list(range(7, 13))
         assert loader.cache.nbytes <= 6 * FRAME
-        assert loader.state(30) is SliceState.MISSING
+        assert handle.state(30) is SliceState.MISSING
 
 
 def test_an_answer_without_the_asked_slice_fails_instead_of_looping(
@@ -510,12 +486,11 @@ def test_an_answer_without_the_asked_slice_fails_instead_of_looping(
             return self.inner.retrieve_instance(study_uid, series_uid, sop_uid)  # type: ignore[no-any-return]
 
     with SeriesLoader(Liar(local, {wrong}), retry=FAST_RETRY) as loader:
-        layout = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0).result(
-            WAIT
-        )
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, cursor=0)
+        layout = handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
         index = layout.index_of(wrong)
-        assert index is not None and loader.state(index) is SliceState.FAILED
+        assert index is not None and handle.state(index) is SliceState.FAILED
         failures = [e for e in loader.trace() if e.kind == "error" and e.index == index]
         assert len(failures) == FAST_RETRY.max_attempts
-        assert sum(loader.frame(i) is not None for i in range(40)) == 39
+        assert sum(handle.frame(i) is not None for i in range(40)) == 39

@@ -36,6 +36,7 @@ from viewer.loader import (
     FirstImage,
     FrameReady,
     InstanceDiskCache,
+    SeriesHandle,
     SeriesLoader,
 )
 
@@ -63,21 +64,21 @@ def source_frames(pacs: TestPacs) -> dict[str, np.ndarray]:
 
 
 def assert_identical(
-    loader: SeriesLoader, frames: dict[str, np.ndarray], indices: range | None = None
+    handle: SeriesHandle, frames: dict[str, np.ndarray], indices: range | None = None
 ) -> None:
-    layout = loader.layout
+    layout = handle.layout
     assert layout is not None
     for index in indices if indices is not None else range(len(layout)):
         ref = layout.slices[index]
-        frame = loader.frame(index)
+        frame = handle.frame(index)
         assert frame is not None, f"slice {index} missing"
         expected = frames[ref.sop_uid]
         expected = expected[ref.frame] if expected.ndim == 3 else expected
         assert np.array_equal(frame.pixels, expected), f"slice {index} differs"
 
 
-def assert_each_once(loader: SeriesLoader, count: int) -> None:
-    assert sorted(ready_indices(loader)) == list(range(count))
+def assert_each_once(handle: SeriesHandle, count: int) -> None:
+    assert sorted(ready_indices(handle)) == list(range(count))
 
 
 def test_whole_series_arrives_identical_from_one_stream(
@@ -85,16 +86,16 @@ def test_whole_series_arrives_identical_from_one_stream(
 ) -> None:
     unc = pacs.data.series("uncompressed")
     with SeriesLoader(client) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
         first = events_until(loader, lambda e, _: isinstance(e, FirstImage))[-1]
         assert isinstance(first, FirstImage) and first.image.pixels.shape == (512, 512)
         assert loader.wait_until_idle(WAIT)
-        assert loader.layout is not None and len(loader.layout) == 300
-        assert_identical(loader, source_frames)
-        assert_each_once(loader, 300)
+        assert handle.layout is not None and len(handle.layout) == 300
+        assert_identical(handle, source_frames)
+        assert_each_once(handle, 300)
         requests = [e.detail for e in loader.trace() if e.kind == "request"]
         assert requests == ["stream"]  # one request for 300 instances, metadata included
-        progress = loader.progress()
+        progress = handle.progress()
         assert progress is not None and progress.complete
         assert progress.bytes_received > 300 * SLICE  # the instances, headers included
 
@@ -106,10 +107,11 @@ def test_jpeg2000_series_decodes_in_the_pool_identical_to_the_source(
     # The J2K series is the uncompressed one encoded losslessly: same pixels, slice by slice.
     twin = dict(zip(j2k.sop_uids, (source_frames[s] for s in unc.sop_uids), strict=True))
     with SeriesLoader(client, workers=3) as loader:
-        loader.open_series(j2k.series_uid, study_uid=pacs.data.study_uid).result(WAIT * 2)
+        handle = loader.open_series(j2k.series_uid, study_uid=pacs.data.study_uid)
+        handle.opened.result(WAIT * 2)
         assert loader.wait_until_idle(WAIT)
-        assert_identical(loader, twin)
-        assert_each_once(loader, 300)
+        assert_identical(handle, twin)
+        assert_each_once(handle, 300)
 
 
 def test_cursor_in_the_middle_is_served_first_then_its_neighbours(
@@ -118,17 +120,17 @@ def test_cursor_in_the_middle_is_served_first_then_its_neighbours(
     unc = pacs.data.series("uncompressed")
     gated = GatedSource(client, after=0)
     with SeriesLoader(gated, workers=3, prefetch_radius=4) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150)
-        until_ready(loader, set(range(146, 155)))
-        order = ready_indices(loader)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150)
+        until_ready(handle, set(range(146, 155)))
+        order = ready_indices(handle)
         assert order[:5] == [150, 151, 149, 152, 148]
         assert set(order) == set(range(146, 155))
         kinds = [e.detail for e in loader.trace() if e.kind == "request"]
         assert kinds[:2] == ["metadata", "instance"]  # a cursor needs the layout first
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
-        assert_each_once(loader, 300)
-        assert_identical(loader, source_frames, range(0, 300, 7))
+        assert_each_once(handle, 300)
+        assert_identical(handle, source_frames, range(0, 300, 7))
 
 
 def test_jump_to_the_far_end_is_served_before_the_rest(
@@ -137,24 +139,23 @@ def test_jump_to_the_far_end_is_served_before_the_rest(
     unc = pacs.data.series("uncompressed")
     gated = GatedSource(client, after=10)
     with SeriesLoader(gated, workers=3, prefetch_radius=2) as loader:
-        layout = loader.open_series(
-            unc.series_uid, study_uid=pacs.data.study_uid, cursor=150
-        ).result(WAIT)
-        until_ready(loader, {148, 150, 152})
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150)
+        layout = handle.opened.result(WAIT)
+        until_ready(handle, {148, 150, 152})
         assert gated.waiting.wait(WAIT)
         # The far end the stream reaches last (it goes in instance order: instance 300,
         # the feet, is slice 0; it has delivered instances 1-10, slices 299-290).
         target = min(range(300), key=lambda i: -layout.slices[i].stream_rank)
         assert target == 0
-        loader.set_cursor(target)
-        until_ready(loader, {0, 1, 2})
+        handle.set_cursor(target)
+        until_ready(handle, {0, 1, 2})
         trace = loader.trace()
         jump = next(e.seq for e in trace if e.kind == "cursor" and e.index == target)
         assert [e.index for e in trace if e.kind == "ready" and e.seq > jump][:3] == [0, 1, 2]
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
-        assert_each_once(loader, 300)
-        assert_identical(loader, source_frames, range(0, 300, 11))
+        assert_each_once(handle, 300)
+        assert_identical(handle, source_frames, range(0, 300, 11))
 
 
 def _pool_connections(client: DicomWebClient) -> list[object] | None:
@@ -164,30 +165,32 @@ def _pool_connections(client: DicomWebClient) -> list[object] | None:
     return list(pool.connections) if pool is not None else None
 
 
-def test_series_switch_cancels_the_old_stream_and_its_connection(
+def test_closing_a_handle_cancels_its_stream_and_its_connection(
     client: DicomWebClient, pacs: TestPacs, source_frames: dict[str, np.ndarray]
 ) -> None:
     unc, multi = pacs.data.series("uncompressed"), pacs.data.series("multiframe")
     gated = GatedSource(client, after=20, only=unc.series_uid)
     before = loader_threads()
     with SeriesLoader(gated, workers=3) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
+        first = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
         assert gated.waiting.wait(WAIT)
-        old = loader.generation
-        layout = loader.open_series(multi.series_uid).result(WAIT)
+        old = first.generation
+        first.close()
+        handle = loader.open_series(multi.series_uid)
+        layout = handle.opened.result(WAIT)
         assert len(layout) == multi.frames
         gated.gate.set()
         assert loader.wait_until_idle(WAIT)
         assert gated.closed.is_set() and gated.delivered < 300
         trace = loader.trace()
-        switch = next(e.seq for e in trace if e.kind == "open" and e.generation == old + 1)
+        closed = next(e.seq for e in trace if e.kind == "close" and e.generation == old)
         assert any(e.kind == "cancelled" and e.generation == old for e in trace)
         assert all(
             e.kind in ("stale", "cancelled")
             for e in trace
-            if e.generation == old and e.seq > switch
+            if e.generation == old and e.seq > closed
         )
-        assert_identical(loader, source_frames)
+        assert_identical(handle, source_frames)
         connections = _pool_connections(client)
         if connections is not None:  # httpx internals: checked when they are as expected
             assert all(c.is_idle() or c.is_closed() for c in connections)  # type: ignore[attr-defined]
@@ -200,14 +203,15 @@ def test_memory_stays_under_a_budget_smaller_than_the_series(
     unc = pacs.data.series("uncompressed")
     budget = 40 * SLICE
     with SeriesLoader(client, memory_budget=budget) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        assert sorted(i for i in range(300) if loader.frame(i) is not None) == list(range(130, 170))
-        loader.set_cursor(10)
+        assert sorted(i for i in range(300) if handle.frame(i) is not None) == list(range(130, 170))
+        handle.set_cursor(10)
         assert loader.wait_until_idle(WAIT)
-        assert sorted(i for i in range(300) if loader.frame(i) is not None) == list(range(0, 40))
+        assert sorted(i for i in range(300) if handle.frame(i) is not None) == list(range(0, 40))
         assert loader.cache.peak_nbytes <= budget
-        assert_identical(loader, source_frames, range(0, 40))
+        assert_identical(handle, source_frames, range(0, 40))
         # Forty slices twice: single requests, not a 300-slice stream mostly thrown away.
         assert "stream" not in {e.detail for e in loader.trace() if e.kind == "request"}
 
@@ -218,26 +222,28 @@ def test_multiframe_jumps_use_frame_requests(
     multi = pacs.data.series("multiframe")
     frame = multi.rows * multi.cols * 2
     with SeriesLoader(client, memory_budget=6 * frame) as loader:
-        loader.open_series(multi.series_uid, study_uid=pacs.data.study_uid, cursor=15).result(WAIT)
+        handle = loader.open_series(multi.series_uid, study_uid=pacs.data.study_uid, cursor=15)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
         kinds = [e.detail for e in loader.trace() if e.kind == "request"]
         assert "frames" in kinds and "instance" not in kinds and "stream" not in kinds
-        assert sorted(i for i in range(multi.frames) if loader.frame(i) is not None) == list(
+        assert sorted(i for i in range(multi.frames) if handle.frame(i) is not None) == list(
             range(12, 18)
         )
-        assert_identical(loader, source_frames, range(12, 18))
+        assert_identical(handle, source_frames, range(12, 18))
 
 
 def test_server_rendered_images_follow_the_window(client: DicomWebClient, pacs: TestPacs) -> None:
     unc = pacs.data.series("uncompressed")
     with SeriesLoader(client, image_rendering="https", memory_budget=12 * 512 * 512 * 3) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=150)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
-        default = loader.frame(150)
+        default = handle.frame(150)
         assert default is not None and default.server_rendered and default.pixels.dtype == np.uint8
-        assert loader.set_window((-600.0, 1500.0))  # lung: air is no longer black
+        assert handle.set_window((-600.0, 1500.0))  # lung: air is no longer black
         assert loader.wait_until_idle(WAIT)
-        lung = loader.frame(150)
+        lung = handle.frame(150)
         assert lung is not None and lung.window == (-600.0, 1500.0)
         assert lung.pixels.mean() > default.pixels.mean() + 5
         kinds = Counter(e.detail for e in loader.trace() if e.kind == "request")
@@ -340,13 +346,13 @@ def test_faults_every_slice_still_loads_once_from_the_stream(
     client, transport = faulty
     unc = pacs.data.series("uncompressed")
     with SeriesLoader(client, retry=QUICK) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
         assert loader.wait_until_idle(WAIT * 2)
         assert transport.injected["drop"] >= 1
         assert any(e.kind == "retry" and "stream" in e.detail for e in loader.trace())
-        assert_each_once(loader, 300)
-        assert_identical(loader, source_frames)
-        progress = loader.progress()
+        assert_each_once(handle, 300)
+        assert_identical(handle, source_frames)
+        progress = handle.progress()
         assert progress is not None and progress.failed == 0 and progress.errors >= 1
 
 
@@ -358,12 +364,12 @@ def test_faults_every_slice_still_loads_once_one_request_each(
     client, transport = faulty
     unc = pacs.data.series("uncompressed")
     with SeriesLoader(client, image_rendering="wado", retry=QUICK) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=0)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid, cursor=0)
         assert loader.wait_until_idle(WAIT * 2)
         assert min(transport.injected[k] for k in ("fail", "drop", "delay")) >= 10
-        assert_each_once(loader, 300)
-        assert_identical(loader, source_frames)
-        assert loader.progress().failed == 0  # type: ignore[union-attr]
+        assert_each_once(handle, 300)
+        assert_identical(handle, source_frames)
+        assert handle.progress().failed == 0  # type: ignore[union-attr]
         events = loader.drain()
         ready = Counter(e.index for e in events if isinstance(e, FrameReady))
         assert set(ready.values()) == {1}
@@ -376,7 +382,8 @@ def test_reopening_from_the_disk_cache_needs_no_network(
     unc = pacs.data.series("uncompressed")
     disk = InstanceDiskCache(tmp_path / "instances")
     with SeriesLoader(client, disk_cache=disk) as loader:
-        loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid).result(WAIT)
+        handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
+        handle.opened.result(WAIT)
         assert loader.wait_until_idle(WAIT)
     assert len(disk) == 300
 
@@ -387,9 +394,10 @@ def test_reopening_from_the_disk_cache_needs_no_network(
         pacs_server_config, transport=httpx.MockTransport(offline), retry=QUICK
     ) as cut_off:
         with SeriesLoader(cut_off, disk_cache=disk) as loader:
-            loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid).result(WAIT)
+            handle = loader.open_series(unc.series_uid, study_uid=pacs.data.study_uid)
+            handle.opened.result(WAIT)
             assert loader.wait_until_idle(WAIT)
-            assert_identical(loader, source_frames)
+            assert_identical(handle, source_frames)
             assert [e.detail for e in loader.trace() if e.kind == "request"] == ["disk-stream"]
 
 

@@ -40,7 +40,7 @@ from .viewer_state import ViewerState
 if TYPE_CHECKING:
     from net import DicomWebClient, ServerConfig, StudyQuery, StudySummary
     from viewer.demo import DemoStudy
-    from viewer.loader import LocalFolderSource, SeriesLoader
+    from viewer.loader import LoaderEvent, LoaderHub, LocalFolderSource, SeriesLoader
     from viewer.settings import ServerRegistry
 
     from .servers_page import ServersPage
@@ -154,7 +154,10 @@ class App:
         self._startup: Task[ServerRegistry] | None = None
         self.viewer = ViewerState()
         self.viewer_page: ViewerPage | None = None
-        #: Loaders this app made (closed with it); the last one feeds the Viewer page.
+        #: The app's one frame cache, disk cache and loader threads (made on first use:
+        #: its imports are not on the startup path).
+        self.hub: LoaderHub | None = None
+        #: Loaders this app made, one per source (closed with it), all over `hub`.
         self.loaders: list[SeriesLoader] = []
         self.demo_study: DemoStudy | None = None
         self.registry: ServerRegistry | None = None
@@ -299,14 +302,26 @@ class App:
             on_error=failed,
         )
 
+    def loader_hub(self) -> LoaderHub:
+        """The app's `LoaderHub`: one memory budget, one disk cache, one pool for every
+        source (the server, local files, the demo)."""
+        if self.hub is None:
+            from viewer.loader import InstanceDiskCache, LoaderHub
+            from viewer.settings import resolve_paths
+
+            paths = resolve_paths(self.config_dir)
+            self.hub = LoaderHub(
+                disk_cache=InstanceDiskCache(paths.cache_dir / "instances"),
+                worker_niceness=LOADER_NICENESS,
+            )
+        return self.hub
+
     def _server_ready(
         self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
     ) -> None:
-        from viewer.loader import SeriesLoader
-
         client, plain = clients
         self._clients.extend({id(c): c for c in clients}.values())
-        loader = SeriesLoader.for_client(client, worker_niceness=LOADER_NICENESS)
+        loader = self.loader_hub().loader_for_client(client)
         self.loaders.append(loader)
         self.server_loader = loader
         self.server_client, self.server_config = client, config
@@ -332,9 +347,10 @@ class App:
         )  # fmt: skip
 
     def _retire_unused(self) -> None:
-        """Stop the loaders nothing lists or shows any more: each holds threads and a
-        frame cache of its own (up to the memory budget)."""
-        page_loader = self.viewer_page.loader if self.viewer_page is not None else None
+        """Close the loaders nothing lists or shows any more: their handles and queued
+        work, and their frames in the shared cache (the source is gone)."""
+        page = self.viewer_page
+        page_loader = page.handle.loader if page is not None and page.handle else None
         used = {id(x) for x in (self.list_loader, self.server_loader, self.local_loader)}
         used.add(id(page_loader))
         for loader in [x for x in self.loaders if id(x) not in used]:
@@ -345,14 +361,14 @@ class App:
 
     def open_local(self, paths: list[Path]) -> None:
         """List the DICOM files under `paths` (folders or files) on the DICOMs page."""
-        from viewer.loader import LocalFolderSource, SeriesLoader
+        from viewer.loader import LocalFolderSource
 
         studies = self.studies
         if studies is None:
             self.state.notify("info", "Opening files is possible once the settings have loaded.")
             return
         source = LocalFolderSource(paths)
-        loader = SeriesLoader(source, owns_source=True, worker_niceness=LOADER_NICENESS)
+        loader = self.loader_hub().loader(source, owns_source=True)
         self.loaders.append(loader)
         self.local_source, self.local_loader, self.list_loader = source, loader, loader
         self._retire_unused()
@@ -447,27 +463,36 @@ class App:
         self.state.notify(level, text)
 
     def _dispatch(self) -> None:
-        """Hand each loader event to the page it belongs to (once per frame)."""
-        from viewer.loader import LoaderError, StudyOpened, ThumbnailReady
+        """Hand each loader event to whoever asked for it, by its type (once per frame):
+        study events to the study list, a handle's events to the page showing it."""
+        from viewer.loader import LoaderError, StudyFailed, StudyOpened, ThumbnailReady
 
-        for loader in list(self.loaders):
-            for event in loader.drain():
-                if loader is self.list_loader and self.studies is not None:
-                    if isinstance(event, StudyOpened):
-                        self.studies.study_opened(event.study_uid, event.series)
-                        for series in event.series:
-                            if series.modality.upper() not in _NO_THUMBNAIL:
-                                loader.request_thumbnail(
-                                    series.series_uid, study_uid=event.study_uid
-                                )
-                        continue
-                    if isinstance(event, ThumbnailReady):
-                        self.studies.thumbnail(event.study_uid, event.series_uid, event.image)
-                        continue
-                    if isinstance(event, LoaderError) and "study" in event.message:
-                        self.studies.study_failed(event.message)
-                if self.viewer_page is not None and loader is self.viewer_page.loader:
-                    self.viewer_page.handle(event)
+        hub = self.hub
+        if hub is None:
+            return
+        for event in hub.drain():
+            if isinstance(event, StudyOpened | StudyFailed | ThumbnailReady):
+                self._study_event(event)
+            elif isinstance(event, LoaderError) and event.handle is None:
+                self.state.notify("error", event.message)  # a bug: the user is told
+            elif self.viewer_page is not None:
+                self.viewer_page.on_event(event)
+
+    def _study_event(self, event: LoaderEvent) -> None:
+        from viewer.loader import StudyFailed, StudyOpened, ThumbnailReady
+
+        loader, studies = self.list_loader, self.studies
+        if loader is None or studies is None or getattr(event, "loader_id", None) != loader.id:
+            return  # the list has moved on to another source since it asked
+        if isinstance(event, StudyOpened):
+            studies.study_opened(event.study_uid, event.series)
+            for series in event.series:
+                if series.modality.upper() not in _NO_THUMBNAIL:
+                    loader.request_thumbnail(series.series_uid, study_uid=event.study_uid)
+        elif isinstance(event, ThumbnailReady):
+            studies.thumbnail(event.study_uid, event.series_uid, event.image)
+        elif isinstance(event, StudyFailed):
+            studies.study_failed(event.message)
 
     def open_series(self, study_uid: str, series_uid: str, *, cursor: int | None = None) -> None:
         """Open a series of the study list's source on the Viewer page."""
@@ -540,13 +565,11 @@ class App:
         )
 
     def _demo_ready(self, demo: DemoStudy) -> None:
-        from viewer.loader import LocalFolderSource, SeriesLoader
+        from viewer.loader import LocalFolderSource
 
         self.demo_study = demo
         # Made here, on the UI thread, so an app closed meanwhile leaves no threads.
-        loader = SeriesLoader(
-            LocalFolderSource(demo.root), owns_source=True, worker_niceness=LOADER_NICENESS
-        )
+        loader = self.loader_hub().loader(LocalFolderSource(demo.root), owns_source=True)
         self.loaders.append(loader)
         page = self.ensure_viewer_page()
         page.set_banner(DEMO_BANNER)
@@ -560,7 +583,7 @@ class App:
         if jobs:
             dpg.run_callbacks(jobs)
         self.ui.drain()
-        if self.loaders:
+        if self.hub is not None:
             self._dispatch()
         if self.viewer_page is not None:
             self.viewer_page.update()
@@ -586,6 +609,9 @@ class App:
         for loader in self.loaders:
             loader.shutdown()
         self.loaders.clear()
+        if self.hub is not None:
+            self.hub.shutdown()
+            self.hub = None
         for client in self._clients:
             client.close()
         self._clients.clear()

@@ -1,8 +1,8 @@
 """The Viewer page: one series drawn from one raw texture, with mouse and key input.
 
-A view over `viewer_state.ViewerState` and a `SeriesLoader`. Each frame `update()`
-(called by the app's loop on the UI thread, before rendering) drains the loader's
-events, turns the input of the frame into state calls (wheel, drags and keys are
+A view over `viewer_state.ViewerState` and a `SeriesHandle`. Each frame `update()`
+(called by the app's loop on the UI thread, before rendering; the app hands the page
+its handle's events first, `on_event`) turns the input of the frame into state calls (wheel, drags and keys are
 polled: deterministic under manual callback management) and, only when something
 changed, renders the slice on screen into the texture buffer of its size
 (`render.texture.TexturePool`: one raw texture per image size, never one per slice)
@@ -11,7 +11,8 @@ and redraws the drawlist. Zoom and pan change only where the texture is drawn
 
 A slice that is not in memory is drawn as a placeholder ("Loading…", or "failed —
 retry" after its retries); the previous slice's image is never left on screen under
-the new slice's number.
+the new slice's number. A series that cannot be shown at all (`SeriesFailed`) says
+why, and a click retries it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from viewer.loader import (
     FrameFailed,
     FrameReady,
     LoaderError,
+    SeriesFailed,
+    SeriesHandle,
     SeriesLoader,
     SeriesOpened,
     SeriesProgress,
@@ -122,7 +125,10 @@ class ViewerPage:
         self.themes = themes
         self.fonts = fonts
         self._open_settings = open_settings or (lambda: app.navigate("settings"))
-        self.loader: SeriesLoader | None = None
+        #: The series on screen (None before the first); its events are this page's.
+        self.handle: SeriesHandle | None = None
+        #: Why the series cannot be shown (`SeriesFailed`), drawn instead of the image.
+        self._failure: str | None = None
         self.export_dir = export_dir
         #: Opens the save dialog (the app's); without one, Export writes to `export_dir`.
         self._ask_export = ask_export
@@ -282,8 +288,8 @@ class ViewerPage:
         self._fill_tags(dpg.get_value("viewer/tags/filter") or "")
 
     def current_header(self) -> Dataset | None:
-        loader = self.loader
-        layout = loader.layout if loader is not None else None
+        handle = self.handle
+        layout = handle.layout if handle is not None else None
         if layout is None or not self.state.count:
             return self._first.header if self._first is not None else None
         return layout.header(self.state.index)
@@ -302,6 +308,7 @@ class ViewerPage:
                 dpg.add_text(row.value)
 
     def teardown(self) -> None:
+        self.close_series()
         if self._disconnect is not None:
             self._disconnect()
             self._disconnect = None
@@ -330,37 +337,46 @@ class ViewerPage:
         Without `cursor` the first image to arrive is shown at once; with one the
         loader fetches the layout first (scrollable sooner on a large series).
         """
-        self.loader = loader
+        if self.handle is not None:
+            self.handle.close()  # one viewport: the series it showed stops loading
         self._first = None
+        self._failure = None
         self._annotated.clear()
         # Reset without moving the loader's cursor: a cursor set before the layout is
         # known would make the loader wait for it instead of showing the first arrival.
         self.state.on_cursor = lambda index: None
         self.state.open_series(0, SeriesText())
         self.state.set_progress(0.0, "Opening the series…")
-        loader.open_series(series_uid, study_uid=study_uid, cursor=cursor)
-        self.state.on_cursor = loader.set_cursor
+        handle = loader.open_series(series_uid, study_uid=study_uid, cursor=cursor)
+        self.handle = handle
+        self.state.on_cursor = handle.set_cursor
 
-    def handle(self, event: object) -> None:
-        """One event of this page's loader (the app drains the queue, once per frame)."""
-        loader = self.loader
-        if loader is None:
+    def close_series(self) -> None:
+        """Stop showing (and loading) the series (the page is torn down, the app closes)."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def on_event(self, event: object) -> None:
+        """One loader event for this page's handle (the app drains the hub, once per
+        frame, and hands each page the events of its handle)."""
+        handle = self.handle
+        if handle is None or not _belongs_to(event, handle):
             return
         if isinstance(event, FirstImage):
-            if event.generation == loader.generation and not self.state.count:
+            if not self.state.count:
                 self._first = event.image
                 self._pixels_dirty = True
         elif isinstance(event, SeriesOpened):
-            if event.generation != loader.generation:
-                return
             self._first = None
             layout = event.layout
             text = series_text(layout.header(event.cursor)) if len(layout) else SeriesText()
             self.state.open_series(len(layout), text, index=event.cursor)
-            self._progress(loader.progress())
+            self._progress(handle.progress())
         elif isinstance(event, FrameReady | FrameFailed):
-            if event.generation != loader.generation:
-                return
+            if self._failure is not None and handle.failure is None:
+                self._failure = None  # a retry brought slices back
+                self._pixels_dirty = True
             if event.index == self.state.index:
                 self._pixels_dirty = True
                 if isinstance(event, FrameFailed):
@@ -368,8 +384,18 @@ class ViewerPage:
                     # header names its element, a server error its message).
                     self.app.notify("error", f"Slice {event.index + 1}: {event.message}")
             self._progress(event.progress)
+        elif isinstance(event, SeriesFailed):
+            self._failure = event.reason
+            self._first = None
+            self.state.set_progress(None)
+            self._pixels_dirty = True
         elif isinstance(event, LoaderError):
             self.app.notify("error", event.message)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the series on screen cannot be shown, or None."""
+        return self._failure
 
     def _progress(self, progress: SeriesProgress | None) -> None:
         if progress is None or progress.total is None:
@@ -405,9 +431,9 @@ class ViewerPage:
 
     def update(self) -> None:
         """Once per frame on the UI thread, before rendering."""
-        loader = self.loader
+        handle = self.handle
         self._fit_canvas()
-        if self.app.page == "viewer" and loader is not None:
+        if self.app.page == "viewer" and handle is not None:
             self._input()
             self.state.cine_tick(time.monotonic())
         if self._pixels_dirty:
@@ -440,20 +466,23 @@ class ViewerPage:
 
     def _render_slice(self) -> None:
         """Render the slice on screen into its texture, or note why there is none."""
-        loader = self.loader
+        handle = self.handle
         state = self.state
         self._shown = None
-        layout = loader.layout if loader is not None else None
-        if loader is not None and self._first is not None and not state.count:
+        layout = handle.layout if handle is not None else None
+        if self._failure is not None:
+            self._slot = "failed"
+            return
+        if handle is not None and self._first is not None and not state.count:
             self._render_first(self._first)
             return
-        if loader is None or layout is None or not state.count:
+        if handle is None or layout is None or not state.count:
             self._slot = "loading"
             return
         index = state.index
-        frame = loader.frame(index)
+        frame = handle.frame(index)
         if frame is None:
-            self._slot = "failed" if loader.state(index) is SliceState.FAILED else "loading"
+            self._slot = "failed" if handle.state(index) is SliceState.FAILED else "loading"
             return
         try:
             info = layout.image_info(index)
@@ -465,7 +494,7 @@ class ViewerPage:
             voi = None if window is None else render.Window(window[0], max(window[1], 1.0))
             rows, columns = frame.pixels.shape[:2]
             buffer = self.pool.buffer(rows, columns)
-            loader.rgba(index, voi, invert=state.invert, lut_cache=self.luts, out=buffer)
+            handle.rgba(index, voi, invert=state.invert, lut_cache=self.luts, out=buffer)
         except Exception as exc:
             log.exception("slice %d could not be displayed", index)
             self.app.notify("error", f"Slice {index + 1} could not be displayed: {exc}")
@@ -571,9 +600,11 @@ class ViewerPage:
             self.pool.draw(CANVAS, self._shown[0], self._shown[1], placement)
             if placement is not None:
                 self._draw_annotations(placement.pmin, placement.pmax, placement.scale[0])
-        elif self.loader is not None:
+        elif self.handle is not None:
             message = ViewerState.placeholder(self._slot) or ""
-            if state.count:
+            if self._failure is not None:
+                message = f"{self._failure} Click to retry."
+            elif state.count:
                 message = f"Slice {state.index + 1}: {message}"
             # Centred: measured in the UI font, drawn at 18 px.
             half = _text_width(message) * 18 / (BASE_SIZE * self.fonts.scale) / 2
@@ -678,8 +709,14 @@ class ViewerPage:
             return
         if not dpg.is_mouse_button_down(self._drag):
             clicked = self._drag == dpg.mvMouseButton_Left and not self._moved
-            if clicked and self._slot == "failed" and self.loader is not None:
-                self.loader.retry(self.state.index)
+            if clicked and self._slot == "failed" and self.handle is not None:
+                if self._failure is not None:
+                    self._failure = None  # the series again, from the start
+                    self.state.set_progress(0.0, "Opening the series…")
+                    self.handle.retry()
+                else:
+                    self.handle.retry(self.state.index)
+                self._pixels_dirty = True
             self._drag = None
             return
         dx, dy = point[0] - self._last_mouse[0], point[1] - self._last_mouse[1]
@@ -727,20 +764,20 @@ class ViewerPage:
 
     def _probe(self, point: tuple[float, float] | None) -> None:
         text = ""
-        loader, size, shown = self.loader, self.state.image_size, self._shown
-        if point is None or loader is None or size is None or shown is None:
+        handle, size, shown = self.handle, self.state.image_size, self._shown
+        if point is None or handle is None or size is None or shown is None:
             self._probed = None
         else:
             state = self.state
             column, row = screen_to_image(
                 point, self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
             )
-            frame = loader.frame(state.index)
+            frame = handle.frame(state.index)
             key = (id(frame), state.index, int(column), int(row))
             if key == self._probed:
                 return  # the same pixel of the same slice: the text stands
             self._probed = key
-            layout = loader.layout
+            layout = handle.layout
             inside = 0 <= column < size[0] and 0 <= row < size[1]
             if frame is not None and layout is not None and inside and frame.pixels.ndim == 2:
                 stored = frame.pixels[int(row), int(column)]
@@ -754,6 +791,10 @@ class ViewerPage:
         if text != self.state.probe:
             self.state.probe = text
             self._draw_dirty = True
+
+
+def _belongs_to(event: object, handle: SeriesHandle) -> bool:
+    return getattr(event, "handle", None) is handle
 
 
 def _preset_action(

@@ -46,13 +46,13 @@ class _SmokeRun:
             self.error = f"timed out after {SMOKE_TIMEOUT_S:g} s at step {self.step!r}"
             return False
         page = app.viewer_page
-        loader = app.loaders[-1] if app.loaders else None
-        if page is None or loader is None or loader.layout is None or not app.viewer.count:
+        handle = page.handle if page is not None else None
+        if page is None or handle is None or handle.layout is None or not app.viewer.count:
             return True
         target = min(SMOKE_SLICE, app.viewer.count - 1)
         if self.step == "load":
-            if page.slot == "ready" and loader.frame(target) is not None:
-                self.expected = int(loader.layout.header(target).InstanceNumber) - 1
+            if page.slot == "ready" and handle.frame(target) is not None:
+                self.expected = int(handle.layout.header(target).InstanceNumber) - 1
                 self._mark = page.rendered_slices
                 app.viewer.go(target)
                 self.step = "show"

@@ -1,20 +1,21 @@
 """The state `SeriesLoader` shares with its two halves, and what each half provides.
 
 `SeriesLoader` is split in three modules so each stays readable: `_loader` (the API
-the UI calls, lifecycle), `_plan` (what to do next, decided under the condition) and
-`_jobs` (doing it: I/O and decoding outside the lock). This base declares the shared
-attributes (set up by `SeriesLoader.__init__`) and the methods one half calls on the
-other, so both type-check on their own.
+the UI calls, handles, lifecycle), `_plan` (what to do next, decided under the
+condition) and `_jobs` (doing it: I/O and decoding outside the lock). This base
+declares the shared attributes (set up by `SeriesLoader.__init__`; the condition,
+cache, trace and queues are the `LoaderHub`'s) and the methods one half calls on
+the other, so both type-check on their own.
 """
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,15 +26,20 @@ from ._disk import InstanceDiskCache
 from ._events import LoaderEvent
 from ._instance import Instance
 from ._layout import SeriesLayout
-from ._pool import Job, WorkerPool
+from ._pool import Job
 from ._run import Run
 from ._study import StudyState
 from ._trace import Trace
+
+if TYPE_CHECKING:
+    from ._handle import SeriesHandle
+    from ._hub import LoaderHub
 
 __all__ = ["LoaderBase"]
 
 
 class LoaderBase:
+    id: int
     cache: FrameCache
     namespace: str
     workers: int
@@ -43,8 +49,8 @@ class LoaderBase:
     thumbnail_rendering: str
     lazy_load: bool
     results: queue.Queue[LoaderEvent]
+    _hub: LoaderHub
     _cond: threading.Condition
-    _pool: WorkerPool
     _source: StudySource
     _disk: InstanceDiskCache | None
     _frames_ok: bool
@@ -52,20 +58,12 @@ class LoaderBase:
     _retry: RetryPolicy
     _stopping: threading.Event
     _closed: bool
-    _generation: int
     _study_generation: int
-    _run: Run | None
+    _runs: dict[str, Run]
     _study: StudyState | None
-    _seq: itertools.count[int]
+    _studies: OrderedDict[str, StudyState]
     _meta_jobs: deque[tuple[Run, Job]]
-    _decode_jobs: list[tuple[int, int, Run, Job]]
-    _decode_backlog: int
     _thumb_jobs: deque[tuple[int, Job, Future[np.ndarray]]]
-    _thumbs_running: int
-    _disk_jobs: deque[Job]
-    _disk_backlog: int
-    _retries: list[tuple[float, int, int, Run]]
-    _singles_while_streaming: int
 
     # -- provided by _plan ----------------------------------------------------------
 
@@ -95,10 +93,25 @@ class LoaderBase:
     def _evicted(self, run: Run, key: FrameKey) -> None:
         raise NotImplementedError
 
-    # -- provided by _loader (the notification sink) --------------------------------
+    # -- provided by _loader ----------------------------------------------------------
 
     def _post(self, event: LoaderEvent) -> None:
         raise NotImplementedError
 
-    def _report(self, exc: BaseException, generation: int | None = None) -> None:
+    def _post_each(self, run: Run, make: Callable[[SeriesHandle], LoaderEvent]) -> None:
+        raise NotImplementedError
+
+    def _report(self, exc: BaseException, run: Run | None = None) -> None:
+        raise NotImplementedError
+
+    def _announce(self, run: Run, handle: SeriesHandle) -> None:
+        raise NotImplementedError
+
+    def _fail_series(self, run: Run, reason: str, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def _frame_keys(self, run: Run) -> dict[FrameKey, int]:
+        raise NotImplementedError
+
+    def _update_cursors(self, run: Run) -> None:
         raise NotImplementedError

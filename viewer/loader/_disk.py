@@ -136,6 +136,26 @@ class InstanceDiskCache:
     def budget(self) -> int:
         return self._budget
 
+    def set_budget(self, budget: int) -> int:
+        """Change the budget (a settings change), deleting the least recently used files
+        that no longer fit; returns the bytes freed."""
+        if budget < 0:
+            raise ValueError("the disk budget cannot be negative")
+        with self._lock:
+            self._budget = budget
+            files = self._scan_locked()
+            victims = []
+            while self._nbytes > budget and files:
+                victim, size = files.popitem(last=False)
+                self._nbytes -= size
+                victims.append((victim, size))
+        freed = 0
+        for victim, size in victims:
+            with contextlib.suppress(OSError):
+                victim.unlink()
+                freed += size
+        return freed
+
     @property
     def nbytes(self) -> int:
         """Bytes the cache holds on disk (instances and series lists)."""

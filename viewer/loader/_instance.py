@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -29,7 +30,18 @@ from ._quick import quick_geometry, quick_pixel_format, quick_sop_uid
 from ._scan import LONG_VRS, UNDEFINED_LENGTH, Malformed, element_header, scan_part10
 from ._sources import raw_bytes
 
-__all__ = ["Instance", "decode_instance_frame", "instance_from_dataset", "instance_from_part10"]
+__all__ = [
+    "Instance",
+    "UnreadableInstance",
+    "decode_instance_frame",
+    "instance_from_dataset",
+    "instance_from_part10",
+]
+
+
+class UnreadableInstance(render.RenderError):
+    """Nothing could be read from an instance: an empty or truncated file (pydicom
+    reads a truncated JPEG 2000 file as an empty dataset). Asking again will not help."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,6 +79,12 @@ def _format(ds: Dataset) -> render.PixelFormat | None:
 
 def instance_from_dataset(ds: Dataset) -> Instance:
     """From a dataset read in full (local folder, WADO-URI, a single retrieval)."""
+    if not len(ds):
+        where = getattr(ds, "filename", None)
+        named = f" ({Path(where).name})" if isinstance(where, str) and where else ""
+        raise UnreadableInstance(
+            f"An instance{named} is empty or damaged: nothing in it could be read."
+        )
     fmt = _format(ds)
     ts = transfer_syntax_of(ds)
     header = InstanceHeader.of(ds)

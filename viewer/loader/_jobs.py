@@ -1,9 +1,9 @@
 """The work itself: the bulk stream, single requests, decoding, and keeping frames.
 
-A mixin of `SeriesLoader`, kept apart so each module stays readable: `_loader`
-decides what to do next (planning under the condition), this module does it (I/O
-and decoding outside the lock, state changes under it). Every method takes the
-`Run` it works for and drops its results when that run is no longer current.
+A mixin of `SeriesLoader`, kept apart so each module stays readable: `_plan` and the
+hub decide what to do next (under the condition), this module does it (I/O and
+decoding outside the lock, state changes under it). Every method takes the `Run` it
+works for and drops its results once that run is closed.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from net import DicomWebClient, DicomWebError, ProtocolError
 from ._base import LoaderBase
 from ._cache import CachedFrame, FrameKey
 from ._decode import decode_frame_part, decode_rendered
-from ._events import FirstImage, FrameFailed, FrameReady, LoaderError
+from ._events import FirstImage, FrameFailed, FrameReady
 from ._instance import (
     Instance,
+    UnreadableInstance,
     decode_instance_frame,
     instance_from_dataset,
     instance_from_part10,
@@ -43,11 +44,17 @@ DISK_BACKLOG_BYTES = 32 * 1024**2
 _T = TypeVar("_T")
 
 
+def _message(exc: BaseException) -> str:
+    """The user-facing text of an error: our errors' message, else the error itself."""
+    message = getattr(exc, "message", None)
+    return str(message) if message else (str(exc) or type(exc).__name__)
+
+
 class LoaderJobs(LoaderBase):
     """The jobs of `SeriesLoader`: the bulk stream, single fetches, decode and store."""
 
     def _stale(self, run: Run) -> bool:
-        return run is not self._run or self._closed
+        return run.closed or self._closed
 
     def _fetch_metadata(self, run: Run) -> None:
         self._trace.add("request", run.generation, run.series_uid, detail="metadata")
@@ -57,6 +64,8 @@ class LoaderJobs(LoaderBase):
             )
             layout = build_layout(run.study_uid, run.series_uid, headers)
         except Exception as exc:
+            if not isinstance(exc, DicomWebError | OSError | render.RenderError):
+                self._report(exc, run)  # a bug, not the server: say so loudly too
             with self._cond:
                 if self._stale(run) or run.layout is not None:
                     return
@@ -64,12 +73,12 @@ class LoaderJobs(LoaderBase):
                 run.metadata_error = exc
                 if run.streaming:
                     return  # a running stream still brings every header
-                run.opened.set_exception(exc)
-            self._post(LoaderError(run.generation, f"Could not open the series: {exc}", exc))
+                self._fail_series(run, f"Could not open the series: {_message(exc)}", exc)
             return
         with self._cond:
-            if self._study is not None and self._study.uid == run.study_uid:
-                self._study.headers[run.series_uid] = list(layout.headers.values())
+            study = self._studies.get(run.study_uid)
+            if study is not None:
+                study.headers[run.series_uid] = list(layout.headers.values())
             # The stream may have brought the layout first (metadata fetched beside it).
             if not self._stale(run) and run.layout is None:
                 self._install(run, layout, "metadata")
@@ -82,6 +91,14 @@ class LoaderJobs(LoaderBase):
         again, with backoff, a few times: what already arrived comes again and is
         dropped as a duplicate. After that the remaining slices go one by one.
         """
+        try:
+            self._stream_series(run)
+        finally:
+            with self._cond:
+                self._hub.streams_running -= 1
+                self._cond.notify_all()
+
+    def _stream_series(self, run: Run) -> None:
         detail = "disk-stream" if run.stream_from_disk else "stream"
         outcome, error, attempt = "complete", None, 0
         while True:
@@ -127,24 +144,22 @@ class LoaderJobs(LoaderBase):
             if error is not None:
                 run.errors += 1
                 if not isinstance(error, DicomWebError | OSError | render.RenderError):
-                    self._report(error, run.generation)  # a bug, not the network
+                    self._report(error, run)  # a bug, not the network
             if run.layout is None:
                 if error is None:
                     headers = [run.headers[sop] for sop in run.arrival]
                     layout = build_layout(run.study_uid, run.series_uid, headers)
-                    if self._study is not None and self._study.uid == run.study_uid:
-                        self._study.headers[run.series_uid] = headers
+                    study = self._studies.get(run.study_uid)
+                    if study is not None and not run.unreadable:
+                        study.headers[run.series_uid] = headers
                     self._install(run, layout, "disk" if run.stream_from_disk else "stream")
                 elif run.metadata_error is not None:
-                    run.opened.set_exception(error)
-                    self._post(
-                        LoaderError(run.generation, f"Could not open the series: {error}", error)
-                    )
+                    self._fail_series(run, f"Could not open the series: {_message(error)}", error)
                 else:
                     self._request_metadata(run)  # the rest by single requests once it is known
             if error is None and not run.stream_from_disk and self._disk is not None:
                 order = run.layout.instance_order if run.layout is not None else tuple(run.arrival)
-                self._disk_jobs.append(lambda: self._write_series_index(run, order))
+                self._hub.disk_jobs.append(lambda: self._write_series_index(run, order))
             self._cond.notify_all()
 
     def _stream_may_retry(self, run: Run, error: BaseException, attempt: int) -> bool:
@@ -194,7 +209,13 @@ class LoaderJobs(LoaderBase):
         datasets = source.iter_series(run.study_uid, run.series_uid)
         try:
             for ds in datasets:
-                yield instance_from_dataset(ds)
+                try:
+                    yield instance_from_dataset(ds)
+                except UnreadableInstance as exc:
+                    # One damaged file is no reason to stop the series: leave it out.
+                    with self._cond:
+                        run.unreadable += 1
+                    self._trace.add("unreadable", run.generation, run.series_uid, detail=str(exc))
         finally:
             close = getattr(datasets, "close", None)
             if close is not None:
@@ -358,13 +379,14 @@ class LoaderJobs(LoaderBase):
                     targets.append((index, frame))
             queued = 0
             slow = instance.native is None
-            if from_stream and slow and len(self._decode_jobs) < self._decode_backlog:
+            hub = self._hub
+            if from_stream and slow and len(hub.decode_jobs) < hub.decode_backlog:
                 # Compressed frames decode on other workers (imagecodecs releases the
                 # GIL) while this thread goes on reading the stream.
                 for index, frame in targets:
                     job = self._decode_job(run, instance, index, frame, via)
-                    entry = (self._rank(run, index), next(self._seq), run, job)
-                    heapq.heappush(self._decode_jobs, entry)
+                    entry = (self._rank(run, index), next(hub.seq), run, job)
+                    heapq.heappush(hub.decode_jobs, entry)
                 queued += len(targets)
                 targets = []
             if queued:
@@ -380,11 +402,12 @@ class LoaderJobs(LoaderBase):
             self._queue_disk_write(sop, raw, 0 if kept and not slow else len(raw))
 
     def _queue_disk_write(self, sop: str, raw: bytes, extra: int) -> None:
+        hub = self._hub
         with self._cond:
-            inline = self._disk_backlog + extra > DISK_BACKLOG_BYTES
+            inline = hub.disk_backlog + extra > DISK_BACKLOG_BYTES
             if not inline:
-                self._disk_backlog += extra
-                self._disk_jobs.append(lambda: self._write_instance(sop, raw, extra))
+                hub.disk_backlog += extra
+                hub.disk_jobs.append(lambda: self._write_instance(sop, raw, extra))
                 self._cond.notify(1)
         if inline:
             self._write_instance(sop, raw, 0)  # back-pressure: the producer writes
@@ -392,7 +415,7 @@ class LoaderJobs(LoaderBase):
     def _rank(self, run: Run, index: int | None) -> int:
         if index is None or run.cursor is None:
             return run.pre_count
-        return abs(index - run.cursor)
+        return run.distance(index)
 
     def _decode_job(
         self, run: Run, instance: Instance, index: int | None, frame: int, via: str
@@ -424,7 +447,7 @@ class LoaderJobs(LoaderBase):
         finally:
             if backlog:
                 with self._cond:
-                    self._disk_backlog -= backlog
+                    self._hub.disk_backlog -= backlog
 
     def _store(
         self,
@@ -460,24 +483,25 @@ class LoaderJobs(LoaderBase):
                 self._trace.add("not-kept", run.generation, run.series_uid, index, sop, via)
                 run.settle(index)
                 return False
-            admitted, evicted = self.cache.put(key, decoded, index=index)
-            for old in evicted:
-                self._evicted(run, old)
+            admitted, evicted = self.cache.put(key, decoded, index=index if run.focused else None)
+            self._hub.evicted_locked(evicted)
             run.mark_retrieved(index)
             if not admitted:
                 self._trace.add("not-kept", run.generation, run.series_uid, index, sop, via)
                 if run.cursor is not None and run.fits > 1:
                     # Frames larger than estimated: keep one slice fewer rather than
                     # fetch this one again and again.
+                    run.shrunk += 1
                     run.fits -= 1
                     run.set_window(run.fits)
-                    self.cache.set_cursor(run.cursor, run.window)
+                    self.cache.set_cursor(run.key, run.cursor, run.window)
                 run.settle(index)
                 return False
             run.failed.pop(index, None)
             run.set_state(index, SliceState.READY)
             self._trace.add("ready", run.generation, run.series_uid, index, sop, via)
-            self._post(FrameReady(run.generation, run.series_uid, index, run.progress()))
+            progress = run.progress()
+            self._post_each(run, lambda h: FrameReady(h, index, progress))
             # No notify: a delivery makes no new work, and the job that stored it
             # notifies when it ends (which is what waiters need).
             return True
@@ -485,12 +509,13 @@ class LoaderJobs(LoaderBase):
     def _store_before_layout(self, run: Run, key: FrameKey, decoded: CachedFrame, via: str) -> bool:
         rank = run.pre_count
         run.pre_count += 1
-        admitted, _evicted = self.cache.put(key, decoded, index=rank)
+        admitted, evicted = self.cache.put(key, decoded, index=rank if run.focused else None)
+        self._hub.evicted_locked(evicted)
         self._trace.add("arrived", run.generation, run.series_uid, None, key.sop_uid, via)
         if admitted and run.first is None:
             run.first = (key.sop_uid, key.frame)
             self._trace.add("first-image", run.generation, run.series_uid, None, key.sop_uid, via)
-            self._post(FirstImage(run.generation, run.series_uid, key.sop_uid, key.frame, decoded))
+            self._post_each(run, lambda h: FirstImage(h, key.sop_uid, key.frame, decoded))
         return admitted
 
     def _evicted(self, run: Run, key: FrameKey) -> None:
@@ -505,7 +530,7 @@ class LoaderJobs(LoaderBase):
     def _attempt_failed(self, run: Run, group: Sequence[int], exc: BaseException) -> None:
         permanent = not is_transient(exc)
         if not isinstance(exc, DicomWebError | render.RenderError | OSError):
-            self._report(exc, run.generation)  # a bug, not the network: say so loudly
+            self._report(exc, run)  # a bug, not the network: say so loudly
         with self._cond:
             self._attempt_failed_locked(run, group, exc, permanent=permanent)
 
@@ -530,15 +555,17 @@ class LoaderJobs(LoaderBase):
             )
             if delay is not None:
                 run.waiting.add(index)
-                heapq.heappush(self._retries, (now + delay, next(self._seq), index, run))
+                heapq.heappush(self._hub.retries, (now + delay, next(self._hub.seq), index, run))
                 self._trace.add(
                     "retry", run.generation, run.series_uid, index, detail=f"{delay:.3f}s"
                 )
             else:
                 run.failed[index] = message
                 self._trace.add("failed", run.generation, run.series_uid, index, detail=message)
-                self._post(
-                    FrameFailed(run.generation, run.series_uid, index, message, run.progress())
-                )
+                progress = run.progress()
+                for handle in run.handles:
+                    self._post(FrameFailed(handle, index, message, progress))
             run.settle(index)
+        if run.failure is None and len(run.failed) == len(run.state):
+            self._fail_series(run, f"No slice of this series could be loaded: {message}", exc)
         self._cond.notify_all()

@@ -1,10 +1,11 @@
-"""Deciding what to do next: the policy half of `SeriesLoader`.
+"""Deciding what to do next for one series: the policy half of `SeriesLoader`.
 
-Everything here runs under the loader's condition and does no I/O: how a series is
+Everything here runs under the hub's condition and does no I/O: how a series is
 opened (a known layout, the disk cache, a stream whose headers give the layout, or
-/metadata first), when the bulk stream starts (right after the slice on screen), which
-slice goes alone next (the nearest to the cursor that the stream would deliver too
-late), and the order of all other work (`_take`, called by each idle worker).
+/metadata first), when the bulk stream starts (right after the slice on screen), and
+which slice goes alone next (the nearest to the cursor that the stream would deliver
+too late). The hub (`_hub.LoaderHub._take`) asks these questions of every visible
+series whenever a worker is free, and picks among the answers.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import logging
-import time
 from collections import deque
 
 from ._base import LoaderBase
-from ._cache import FrameKey
-from ._events import FrameReady, SeriesOpened
+from ._events import FrameReady
 from ._layout import SeriesLayout, build_layout
 from ._pool import Job
 from ._progress import SliceState
-from ._run import NO_RUN, Run, StreamState
+from ._run import Run, StreamState
 from ._study import StudyState
 
 __all__ = [
@@ -45,31 +44,53 @@ STREAM_MIN_INSTANCES = 4
 #: Frames of one multi-frame instance asked for in one /frames request.
 FRAME_BATCH = 8
 _SERVER_RENDERED_SAMPLES = 3  # a /rendered JPEG may be colour: budget 3 bytes a pixel
-_THUMBNAIL_WORKERS = 1  # thumbnails never take more than one worker from the slices
+
+
+def empty_series_reason(instances: int, unreadable: int = 0) -> str:
+    """Why a series with no image slices cannot be shown, for the user."""
+    if unreadable:
+        files = "file is" if unreadable == 1 else f"{unreadable} files are"
+        return f"This series has no image to show: its {files} empty or damaged."
+    if not instances:
+        return "This series has no image to show: it holds no readable instance."
+    which = "its only instance has" if instances == 1 else f"none of its {instances} instances has"
+    return (
+        f"This series has no image to show: {which} readable pixel data "
+        "(a damaged file, or not an image)."
+    )
 
 
 class LoaderPlanning(LoaderBase):
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closed or self._hub.closed:
             raise RuntimeError("the loader was shut down")
 
     def _switch_study(self, study_uid: str) -> StudyState:
+        """The study list opened a study: a new generation (older thumbnails are dropped)."""
         self._study_generation += 1
         cancelled = [f for _, _, f in self._thumb_jobs]
         self._thumb_jobs.clear()
         for future in cancelled:
             future.cancel()
-        self._study = StudyState(self._study_generation, study_uid)
-        return self._study
+        old = self._studies.pop(study_uid, None)  # and back in, as the most recent
+        study = StudyState(self._study_generation, study_uid)
+        if old is not None:  # what is known about its series stays known
+            study.headers, study.layouts = old.headers, old.layouts
+        self._studies[study_uid] = study
+        self._study = study
+        return study
 
     def _drop_queued(self, old: Run) -> None:
-        kept = [item for item in self._decode_jobs if item[2] is not old]
-        if len(kept) != len(self._decode_jobs):
-            self._decode_jobs = kept
-            heapq.heapify(self._decode_jobs)
+        hub = self._hub
+        kept = [item for item in hub.decode_jobs if item[2] is not old]
+        if len(kept) != len(hub.decode_jobs):
+            hub.decode_jobs[:] = kept
+            heapq.heapify(hub.decode_jobs)
         self._meta_jobs = deque(item for item in self._meta_jobs if item[0] is not old)
-        self._retries = [item for item in self._retries if item[3] is not old]
-        heapq.heapify(self._retries)
+        retries = [item for item in hub.retries if item[3] is not old]
+        if len(retries) != len(hub.retries):
+            hub.retries[:] = retries
+            heapq.heapify(hub.retries)
 
     def _plan_open(self, run: Run, study: StudyState, *, explicit_cursor: bool) -> None:
         layout = study.layouts.get(run.series_uid)
@@ -136,19 +157,17 @@ class LoaderPlanning(LoaderBase):
         run.metadata_requested = True
         self._meta_jobs.append((run, lambda: self._fetch_metadata(run)))
 
-    def _fits(self, run: Run, budget: int | None = None) -> int:
-        """How many slices of this series the memory budget holds."""
+    def _frame_cost(self, run: Run) -> int:
+        """Decoded bytes of one slice of this series (what it costs in the memory cache)."""
         layout = run.layout
-        assert layout is not None and run.cursor is not None
+        assert layout is not None
         if not len(layout):
             return 0
         if run.protocol == "https":
-            header = layout.header(run.cursor)
+            header = layout.header(run.cursor or 0)
             size = int(header.get("Rows") or 512) * int(header.get("Columns") or 512)
-            per_frame = size * _SERVER_RENDERED_SAMPLES
-        else:
-            per_frame = max(layout.frame_nbytes(s.start) for s in layout.stacks if len(s))
-        return int((self.cache.budget if budget is None else budget) // max(1, per_frame))
+            return size * _SERVER_RENDERED_SAMPLES
+        return max(layout.frame_nbytes(s.start) for s in layout.stacks if len(s))
 
     def _install(self, run: Run, layout: SeriesLayout, source: str) -> None:
         """The layout is known: index what already arrived, announce it, plan the rest."""
@@ -162,11 +181,12 @@ class LoaderPlanning(LoaderBase):
         else:
             cursor = 0
         run.install(layout, cursor)
-        run.fits = self._fits(run)
-        run.set_window(run.fits)
-        keys = {FrameKey(run.key, ref.sop_uid, ref.frame): i for i, ref in enumerate(layout.slices)}
-        self.cache.reindex(run.key, keys)
-        self.cache.set_cursor(run.cursor or 0, run.window)
+        run.frame_cost = self._frame_cost(run)
+        keys = self._frame_keys(run)
+        if run.focused:
+            self.cache.reindex(run.key, keys)
+        # This series' share of the memory budget (and everyone else's, now smaller).
+        self._hub._rebalance_locked()
         for sop in run.arrival:
             header = layout.headers.get(sop)
             for frame in range(len(header.geometries()) if header is not None else 0):
@@ -178,19 +198,23 @@ class LoaderPlanning(LoaderBase):
             run.set_state(i, SliceState.READY)
             run.mark_retrieved(i)
         self._trace.add("layout", run.generation, run.series_uid, run.cursor, detail=source)
-        self._post(
-            SeriesOpened(run.generation, run.study_uid, run.series_uid, layout, run.cursor or 0)
-        )
+        for handle in run.handles:
+            self._announce(run, handle)
+        self._update_cursors(run)
         progress = run.progress()
-        for i in sorted(ready, key=lambda i: abs(i - (run.cursor or 0))):
+        for i in sorted(ready, key=run.distance):
             ref = layout.slices[i]
             self._trace.add("ready", run.generation, run.series_uid, i, ref.sop_uid, "earlier")
-            self._post(FrameReady(run.generation, run.series_uid, i, progress))
-        if self._study is not None and self._study.uid == run.study_uid:
-            self._study.layouts[run.series_uid] = layout
+            for handle in run.handles:
+                self._post(FrameReady(handle, i, progress))
+        study = self._studies.get(run.study_uid)
+        if study is not None and len(layout):  # an empty one is asked for again next time
+            study.layouts[run.series_uid] = layout
         if run.stream == StreamState.NONE:
             self._plan_stream(run)
-        run.opened.set_result(layout)
+        if not len(layout):
+            reason = empty_series_reason(len(layout.headers), run.unreadable)
+            self._fail_series(run, reason, None)
 
     def _plan_stream(self, run: Run) -> None:
         """Stream the series if enough of it is missing and would be kept somewhere."""
@@ -218,8 +242,8 @@ class LoaderPlanning(LoaderBase):
 
     def _single_limit(self, run: Run) -> int:
         if run.stream == StreamState.RUNNING:
-            return self._singles_while_streaming
-        return self.workers
+            return self._hub.singles_while_streaming
+        return self._hub.workers
 
     def _single_ok(self, run: Run, index: int, now: float) -> bool:
         """Whether slice `index` should be fetched alone now (it is MISSING)."""
@@ -227,7 +251,7 @@ class LoaderPlanning(LoaderBase):
             return False
         if run.protocol != "wadors" or not run.streaming:
             return True
-        if abs(index - (run.cursor or 0)) > self.prefetch_radius:
+        if run.distance(index) > self.prefetch_radius:
             return False
         return run.stream_is_late_for(index, now)
 
@@ -268,98 +292,30 @@ class LoaderPlanning(LoaderBase):
 
     # -- the workers' choice ----------------------------------------------------------
 
-    def _take(self) -> tuple[Job | None, float | None]:
-        if self._closed:
-            return None, None
-        now = time.monotonic()
-        self._promote_retries(now)
-        run = self._run
-        if run is not None and self._layout_late(run, now) == 0.0:
-            self._trace.add("layout-late", run.generation, run.series_uid)
-            self._request_metadata(run)
-        while self._meta_jobs:
-            owner, job = self._meta_jobs.popleft()
-            if owner is run or owner is NO_RUN:
-                return job, None
-        if (
-            run is not None
-            and run.layout is not None
-            and run.cursor is not None
-            and len(run.layout)
-        ):
-            cursor = run.cursor
-            if (
-                run.state[cursor] is SliceState.MISSING
-                and run.singles_in_flight < self._single_limit(run) + 1
-                and self._single_ok(run, cursor, now)
-            ):
-                return self._start_single(run, cursor), None
-        while self._decode_jobs:
-            _, _, owner, job = heapq.heappop(self._decode_jobs)
-            if owner is run:
-                return job, None
-        if (
-            run is not None
-            and run.stream == StreamState.WANTED
-            and self._stream_may_start(run, now)
-        ):
-            run.stream = StreamState.RUNNING
-            run.stream_started = now
-            return (lambda: self._stream(run)), None
-        if self._thumb_jobs and self._thumbs_running < _THUMBNAIL_WORKERS:
-            _, job, _ = self._thumb_jobs.popleft()
-            self._thumbs_running += 1
-
-            def thumbnail() -> None:
-                try:
-                    job()
-                finally:
-                    with self._cond:
-                        self._thumbs_running -= 1
-
-            return thumbnail, None
-        if run is not None:
-            index = self._next_single(run, now)
-            if index is not None:
-                return self._start_single(run, index), None
-        if self._disk_jobs and (run is None or run.stream != StreamState.RUNNING):
-            # Disk writes wait for the stream to end: on 2 cores they would slow it by a
-            # third (measured), and the frames are already on screen.
-            return self._disk_jobs.popleft(), None
-        return None, self._next_wakeup(run, now)
+    def _start_stream(self, run: Run, now: float) -> Job:
+        run.stream = StreamState.RUNNING
+        run.stream_started = now
+        self._hub.streams_running += 1
+        return lambda: self._stream(run)
 
     def _layout_late(self, run: Run, now: float) -> float | None:
         """Seconds until a stream that should bring the layout is late (0: it is now);
-        None when no such stream is running."""
+        None when no such stream is planned or running. A stream still waiting for a
+        free slot (other series stream) counts from the open."""
         if (
             run.layout is not None
             or not run.layout_from_stream
             or run.stream_from_disk
             or run.metadata_requested
-            or run.stream != StreamState.RUNNING
         ):
             return None
-        return max(0.0, run.stream_started + self.layout_wait - now)
-
-    def _next_wakeup(self, run: Run | None, now: float) -> float | None:
-        wait = None
-        if self._retries:
-            wait = max(0.0, self._retries[0][0] - now)
-        late = self._layout_late(run, now) if run is not None else None
-        if late is not None:
-            wait = late if wait is None else min(wait, late)
-        if run is not None and run.stream == StreamState.RUNNING and run.layout is not None:
-            # The stream's predicted arrivals change with time: look again soon.
-            wait = 0.05 if wait is None else min(wait, 0.05)
-        return wait
-
-    def _promote_retries(self, now: float) -> None:
-        while self._retries and self._retries[0][0] <= now:
-            _, _, index, run = heapq.heappop(self._retries)
-            if run is not self._run or index not in run.waiting:
-                continue
-            run.waiting.discard(index)
-            run.settle(index)
+        if run.stream == StreamState.RUNNING:
+            start = run.stream_started
+        elif run.stream == StreamState.WANTED:
+            start = run.opened_at
+        else:
+            return None
+        return max(0.0, start + self.layout_wait - now)
 
     def _start_single(self, run: Run, index: int) -> Job:
         layout = run.layout
@@ -381,7 +337,7 @@ class LoaderPlanning(LoaderBase):
                     and run.in_window(j)
                 ):
                     others.append(j)
-            others.sort(key=lambda j: abs(j - (run.cursor or 0)))
+            others.sort(key=run.distance)
             if kind == "instance" and self._frames_ok:
                 kind = "frames"
                 group += others[: FRAME_BATCH - 1]

@@ -1,8 +1,9 @@
 """The state of one opened series: one generation of the loader's work.
 
-Everything here is read and written under the loader's condition; a `Run` is
-replaced, never reused, when the user opens another series, so work that still
-holds the old one can tell it is stale (`run is not loader.current`).
+Everything here is read and written under the hub's condition. A `Run` serves the
+`SeriesHandle`s open on one series of one source (usually one; two viewports showing
+the same series share its frames and requests); it is closed when its last handle
+closes, never reused, so work that still holds it can tell it is stale (`run.closed`).
 
 Per slice it tracks a `SliceState` and the facts behind it (requested, waiting for
 a retry, being decoded, failed), keeps the MISSING slices in a sorted list so the
@@ -13,12 +14,15 @@ will deliver a slice so a single request is made only when the stream would be l
 from __future__ import annotations
 
 import bisect
-from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ._cache import SeriesKey
 from ._layout import InstanceHeader, SeriesLayout
 from ._progress import SeriesProgress, SliceState
+
+if TYPE_CHECKING:
+    from ._handle import SeriesHandle
 
 __all__ = ["NO_RUN", "Run", "StreamState"]
 
@@ -49,7 +53,23 @@ class Run:
     series_uid: str
     key: SeriesKey
     protocol: str
-    opened: Future[SeriesLayout]
+    #: The `SeriesLoader` (per source) that plans and does this run's work.
+    loader: Any = None
+    #: The handles showing this series, oldest first.
+    handles: list[SeriesHandle] = field(default_factory=list)
+    #: The handle whose cursor the prefetch follows (the last one moved).
+    primary: SeriesHandle | None = None
+    #: Cursors of the other visible handles: kept and fetched like the window.
+    pinned: frozenset[int] = frozenset()
+    closed: bool = False
+    #: Whether the hub's cache holds this series as on screen (`FrameCache.set_focus`).
+    focused: bool = False
+    #: Why the series cannot be shown (no layout, no slices, every slice failed).
+    failure: str | None = None
+    opened_at: float = 0.0
+    #: Bytes of the memory budget this run may fill (`LoaderHub` shares the budget
+    #: out among the visible runs).
+    share: int = 0
     layout: SeriesLayout | None = None
     cursor: int | None = None
     #: Set by the UI before the layout was known; wins over the first image.
@@ -67,6 +87,8 @@ class Run:
     retrieved: bytearray = field(default_factory=bytearray)
     retrieved_count: int = 0
     errors: int = 0
+    #: Instances the stream brought that could not be read at all (left out).
+    unreadable: int = 0
     bytes_received: int = 0
     singles_in_flight: int = 0
     # The bulk stream (network or disk).
@@ -79,8 +101,12 @@ class Run:
     layout_from_stream: bool = False
     metadata_requested: bool = False
     metadata_error: BaseException | None = None
-    #: Slices of this series the memory budget holds (set with the layout).
+    #: Slices of this series its share of the memory budget holds (set with the layout).
     fits: int = 0
+    #: Decoded bytes of one slice, as estimated from the headers (set with the layout).
+    frame_cost: int = 0
+    #: Slices taken off `fits` because frames came larger than estimated.
+    shrunk: int = 0
     # Before the layout is known: headers and arrival order from the stream.
     headers: dict[str, InstanceHeader] = field(default_factory=dict)
     arrival: list[str] = field(default_factory=list)
@@ -102,8 +128,25 @@ class Run:
         self.retrieved = bytearray(n)
         self.retrieved_count = 0
 
+    @property
+    def visible(self) -> bool:
+        return not self.closed and any(h.visible for h in self.handles)
+
+    def cursors(self) -> list[int]:
+        """The slice on screen of each visible handle, the primary one's first."""
+        if self.layout is None or not len(self.layout) or self.cursor is None:
+            return []
+        return [self.cursor, *sorted(self.pinned - {self.cursor})]
+
+    def distance(self, index: int) -> int:
+        """Slices from `index` to the nearest cursor of a visible handle."""
+        distance = abs(index - (self.cursor or 0))
+        for cursor in self.pinned:
+            distance = min(distance, abs(index - cursor))
+        return distance
+
     def in_window(self, index: int) -> bool:
-        return self.window[0] <= index <= self.window[1]
+        return self.window[0] <= index <= self.window[1] or index in self.pinned
 
     def set_window(self, fits: int) -> None:
         """The `fits` slices nearest the cursor: what the memory budget lets us keep."""
@@ -184,17 +227,10 @@ class Run:
             if now - last > STREAM_STALL_SECONDS:
                 return True
         eta = ahead / self.stream_rate()
-        needed_in = abs(index - self.cursor) / ASSUMED_SCROLL_RATE
+        needed_in = self.distance(index) / ASSUMED_SCROLL_RATE
         return eta > needed_in + SINGLE_LEAD_SECONDS
 
 
 #: The owner of study-level jobs (series list, study metadata): they belong to no
-#: series, so opening another series must not drop them.
-NO_RUN = Run(
-    generation=-1,
-    study_uid="",
-    series_uid="",
-    key=SeriesKey("", ""),
-    protocol="wadors",
-    opened=Future(),
-)
+#: series, so closing a series must not drop them.
+NO_RUN = Run(generation=-1, study_uid="", series_uid="", key=SeriesKey("", ""), protocol="wadors")
