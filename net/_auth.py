@@ -39,6 +39,7 @@ __all__ = [
     "TokenClaims",
     "TokenSet",
     "ZhivaTokenAuth",
+    "configuration_link_origin",
     "decode_token",
     "exchange_auth_token",
     "parse_configuration_link",
@@ -85,6 +86,9 @@ class TokenSet(msgspec.Struct, frozen=True, kw_only=True):
     refresh_server: str = ""
     aud: str = ""
     can_edit: bool = False
+    #: The origin of the token server that issued `refresh_token`: the refresh token is
+    #: sent to a refresh endpoint of that origin only, whatever a config says later.
+    issuer: str = ""
 
     def access_claims(self) -> TokenClaims:
         return _claims(_raw_claims(self.access_token))
@@ -139,12 +143,17 @@ def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def decode_token(token: str, *, auth_token: bool = True, clock: Clock = time.time) -> TokenClaims:
+def decode_token(
+    token: str, *, auth_token: bool = True, clock: Clock = time.time, link_origin: str = ""
+) -> TokenClaims:
     """Decode and check what the client can check of a Zhiva token.
 
     With `auth_token`, the claims needed to set up a server (`tokenServer`, `pacs`) are
-    required and every URL claim must be https. Expiry is checked before anything is
-    sent, since the reference server answers an expired token with HTTP 500.
+    required, every URL claim must be https, and the token endpoints must be on the
+    PACS's origin (or on `link_origin`, the site of the configuration link it came in):
+    the token is unsigned as far as we can tell, and one naming another site's token
+    server would send the sign-in there. Expiry is checked before anything is sent,
+    since the reference server answers an expired token with HTTP 500.
     """
     claims = _claims(_raw_claims(token))
     now = clock()
@@ -173,7 +182,43 @@ def decode_token(token: str, *, auth_token: bool = True, clock: Clock = time.tim
             value = getattr(claims, field)
             if value and (problem := validate_url(value, what=f"The token's {label}")):
                 raise TokenError(problem)
+        _check_token_sites(claims, link_origin)
     return claims
+
+
+def _check_token_sites(claims: TokenClaims, link_origin: str) -> None:
+    """Refuse a token whose endpoints are on another site than its PACS (or link)."""
+    pacs = origin_of(claims.pacs)
+    allowed = {pacs, link_origin} - {""}
+    where = pacs if link_origin in ("", pacs) else f"{pacs} (or the link's {link_origin})"
+    for url, label in (
+        (claims.token_server, "tokenServer"),
+        (claims.refresh_server, "refreshServer"),
+    ):
+        if url and origin_of(url) not in allowed:
+            raise TokenError(
+                f"This token's {label} is {origin_of(url)}, but its PACS is at {where}: "
+                "a sign-in token must name the servers of one site, so it was refused and "
+                "nothing was sent.",
+                hint="Ask your administrator for a new configuration link.",
+            )
+    if claims.refresh_server and origin_of(claims.refresh_server) != origin_of(claims.token_server):
+        raise TokenError(
+            f"This token's refreshServer ({origin_of(claims.refresh_server)}) is on another "
+            f"site than its tokenServer ({origin_of(claims.token_server)}): the refresh token "
+            "would go to a server that did not issue it, so the token was refused.",
+            hint="Ask your administrator for a new configuration link.",
+        )
+
+
+def configuration_link_origin(link: str) -> str:
+    """The site an https configuration link points to ("" for ``zhiva-viewer://``)."""
+    link = link.strip()
+    try:
+        https = urlsplit(link).scheme.lower() == "https"
+        return origin_of(link) if https else ""
+    except ValueError:
+        return ""  # parse_configuration_link explains what is wrong with it
 
 
 def parse_configuration_link(link: str) -> str:
@@ -266,10 +311,11 @@ def exchange_auth_token(
     ca_file: str = "",
     transport: httpx.BaseTransport | None = None,
     clock: Clock = time.time,
+    link_origin: str = "",
 ) -> tuple[TokenClaims, TokenSet]:
     """Exchange a one-off auth token for an access and a refresh token (works once)."""
     auth_token = _strip_bearer(auth_token)
-    claims = decode_token(auth_token, clock=clock)
+    claims = decode_token(auth_token, clock=clock, link_origin=link_origin)
     with _session_for(claims.token_server, ca_file, transport) as session:
         try:
             response = session.request(
@@ -294,6 +340,7 @@ def exchange_auth_token(
         refresh_server=claims.refresh_server,
         aud=claims.aud,
         can_edit=claims.can_edit,
+        issuer=origin_of(claims.token_server),
     )
 
 
@@ -306,6 +353,16 @@ def refresh_access_token(
     """A new access token from the refresh token; raises `SignInRequired` when impossible."""
     if not tokens.refresh_token or not tokens.refresh_server:
         raise SignInRequired("The session expired and cannot be renewed.", hint="Sign in again.")
+    if problem := validate_url(tokens.refresh_server, what="The refresh server URL"):
+        raise SignInRequired(f"The session cannot be renewed: {problem}", hint="Sign in again.")
+    if tokens.issuer and origin_of(tokens.refresh_server) != tokens.issuer:
+        # The server's refresh endpoint was changed to another site after sign-in (an
+        # edit, an organisation list): the refresh token stays with its issuer.
+        raise SignInRequired(
+            f"The session was issued by {tokens.issuer}, but the refresh server is now "
+            f"{origin_of(tokens.refresh_server)}; the refresh token is not sent there.",
+            hint="Sign in again.",
+        )
     with _session_for(tokens.refresh_server, ca_file, transport) as session:
         try:
             response = session.request(

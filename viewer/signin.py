@@ -2,14 +2,23 @@
 
 Shared by the command line and the GUI: which `httpx.Auth` a saved server uses, setting
 a server up from a configuration link, and signing out. Tokens live only in the secret
-store (kinds ``access_token`` and ``refresh_token``; ``token`` is a pasted auth token not
-yet exchanged); a refreshed access token is written back as soon as it arrives.
+store (kinds ``access_token`` and ``refresh_token``, with ``refresh_origin``, the site
+that issued the refresh token; ``token`` is a pasted auth token not yet exchanged); a
+refreshed access token is written back as soon as it arrives.
+
+A link is not signed as far as the client can tell, so it never takes over a server
+silently: its token endpoints must be on its PACS's site (`net.decode_token`), and when
+it matches an existing server whose authentication type, token endpoints or CA file it
+would change, `ServerChangeNeedsConfirmation` lists the changes before anything is sent;
+the user confirms (GUI) or passes ``--replace`` (CLI), and the same call with
+``replace=True`` goes ahead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +34,8 @@ from net import (
     TokenError,
     TokenSet,
     ZhivaTokenAuth,
+    auth_base_url,
+    configuration_link_origin,
     decode_token,
     exchange_auth_token,
     origin_of,
@@ -32,10 +43,12 @@ from net import (
     server_from_claims,
     sign_user,
 )
-from viewer.settings import ServerRegistry, register_secret
+from viewer.settings import ServerRegistry, SettingsError, register_secret
 
 __all__ = [
+    "FieldChange",
     "LinkResult",
+    "ServerChangeNeedsConfirmation",
     "auth_for",
     "configure_from_link",
     "configure_from_token",
@@ -49,18 +62,27 @@ SignInHandler = Callable[[SignInRequired], TokenSet | None]
 
 
 def store_session(registry: ServerRegistry, server_id: str, tokens: TokenSet) -> None:
-    """Keep a session's tokens; the one-off auth token that made them is used up."""
+    """Keep a session's tokens; the one-off auth token that made them is used up.
+
+    A session without a refresh token drops the stored one: it belonged to an earlier
+    session (perhaps of another token server) and must not be sent for this one.
+    """
     register_secret(tokens.access_token)
     registry.secrets.set(server_id, "access_token", tokens.access_token)
     if tokens.refresh_token:
         register_secret(tokens.refresh_token)
         registry.secrets.set(server_id, "refresh_token", tokens.refresh_token)
+        if tokens.issuer:
+            registry.secrets.set(server_id, "refresh_origin", tokens.issuer)
+    else:
+        registry.secrets.delete(server_id, "refresh_token")
+        registry.secrets.delete(server_id, "refresh_origin")
     registry.secrets.delete(server_id, "token")
 
 
 def sign_out(registry: ServerRegistry, server_id: str) -> None:
     """Forget a server's session (its password, if Basic, stays)."""
-    for kind in ("access_token", "refresh_token", "token"):
+    for kind in ("access_token", "refresh_token", "refresh_origin", "token"):
         registry.secrets.delete(server_id, kind)
 
 
@@ -71,6 +93,16 @@ def _session_of(registry: ServerRegistry, config: ServerConfig) -> TokenSet | No
     register_secret(access)
     refresh = registry.secrets.get(config.id, "refresh_token") or ""
     register_secret(refresh)
+    issuer = registry.secrets.get(config.id, "refresh_origin") or ""
+    if refresh and not issuer and config.refresh_server:
+        # A session stored before origins were kept: bind it to the endpoint it was
+        # used with until now, so a later change of that endpoint cannot take it along.
+        try:
+            issuer = origin_of(config.refresh_server)
+        except ValueError:
+            issuer = ""
+        if issuer:
+            registry.secrets.set(config.id, "refresh_origin", issuer)
     try:
         aud = TokenSet(access_token=access).access_claims().aud
     except TokenError:
@@ -81,6 +113,7 @@ def _session_of(registry: ServerRegistry, config: ServerConfig) -> TokenSet | No
         refresh_server=config.refresh_server,
         aud=aud,
         can_edit=config.can_store,
+        issuer=issuer,
     )
 
 
@@ -130,6 +163,64 @@ class LinkResult:
     created: bool
 
 
+#: What a link may not change on an existing server without the user's say-so: how it
+#: signs in, where tokens go, which CA it trusts.
+_GUARDED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("auth_type", "Authentication Type"),
+    ("token_server", "Token server"),
+    ("refresh_server", "Refresh server"),
+    ("ca_file", "CA file"),
+)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    old: str
+    new: str
+
+    def line(self) -> str:
+        return f"{self.label}: {self.old or '(none)'} -> {self.new or '(none)'}"
+
+
+class ServerChangeNeedsConfirmation(SettingsError):
+    """A link (or sign-in) would change how an existing server signs in: ask first.
+
+    Raised before the one-off token is sent anywhere, so it can still be used: call
+    again with ``replace=True`` once the user agreed.
+    """
+
+    def __init__(
+        self,
+        server: ServerConfig,
+        changes: tuple[FieldChange, ...],
+        auth_token: str,
+        link_origin: str = "",
+    ) -> None:
+        lines = "\n".join(f"  {c.line()}" for c in changes)
+        super().__init__(
+            f"The link is for your server {server.name!r} ({server.url}) and would change "
+            f"how it signs in:\n{lines}"
+        )
+        self.server = server
+        self.changes = changes
+        #: The unused one-off token and the site it came from, for the confirmed retry
+        #: (``configure_from_token(..., replace=True)``); the token is a registered secret.
+        self.auth_token = auth_token
+        self.link_origin = link_origin
+
+
+def _guarded_changes(current: ServerConfig, updated: ServerConfig) -> tuple[FieldChange, ...]:
+    changes = []
+    for name, label in _GUARDED_FIELDS:
+        old, new = str(getattr(current, name)), str(getattr(updated, name))
+        # Filling in endpoints a server did not have yet hands nothing of it elsewhere.
+        if old != new and not (name in ("token_server", "refresh_server") and not old):
+            changes.append(FieldChange(name, label, old, new))
+    return tuple(changes)
+
+
 def _same_server(a: str, b: str) -> bool:
     def normal(url: str) -> str:
         return origin_of(url) + urlsplit(url).path.rstrip("/")
@@ -138,25 +229,44 @@ def _same_server(a: str, b: str) -> bool:
 
 
 def configure_from_link(
-    registry: ServerRegistry, link: str, *, ca_file: str = "", select: bool = True
+    registry: ServerRegistry,
+    link: str,
+    *,
+    ca_file: str = "",
+    select: bool = True,
+    replace: bool = False,
 ) -> LinkResult:
     """Set a server up from ``https://<host>/auth/oauth?token=...`` in one step."""
     return configure_from_token(
-        registry, parse_configuration_link(link), ca_file=ca_file, select=select
+        registry,
+        parse_configuration_link(link),
+        ca_file=ca_file,
+        select=select,
+        replace=replace,
+        link_origin=configuration_link_origin(link),
     )
 
 
 def configure_from_token(
-    registry: ServerRegistry, auth_token: str, *, ca_file: str = "", select: bool = True
+    registry: ServerRegistry,
+    auth_token: str,
+    *,
+    ca_file: str = "",
+    select: bool = True,
+    replace: bool = False,
+    link_origin: str = "",
 ) -> LinkResult:
     """Set a server up from a one-off auth token (link, paste or Zhiva login).
 
-    Decodes the token (checking expiry before anything is sent), exchanges it, creates
-    the server (URL = the token's `pacs` claim, Token auth) or updates the user's server
-    with that URL, stores the session and selects the server.
+    Decodes the token (checking expiry and its sites before anything is sent),
+    exchanges it, creates the server (URL = the token's `pacs` claim, Token auth) or
+    updates the user's server with that URL, stores the session and selects the server.
+    An update that would change the server's sign-in (`_GUARDED_FIELDS`) raises
+    `ServerChangeNeedsConfirmation` unless `replace`. A Basic server that becomes a
+    token server loses its password: nothing would use it, and it should not linger.
     """
     register_secret(auth_token)
-    claims = decode_token(auth_token)
+    claims = decode_token(auth_token, link_origin=link_origin)
     existing = next(
         (
             e
@@ -165,19 +275,28 @@ def configure_from_token(
         ),
         None,
     )
-    ca = ca_file or (existing.config.ca_file if existing else "")
-    _, tokens = exchange_auth_token(auth_token, ca_file=ca)
+    changes: dict[str, Any] = {}
     if existing is not None:
         updated = server_from_claims(claims, existing.config)
-        changes = {
-            name: getattr(updated, name)
-            for name in ("url", "auth_type", "token_server", "refresh_server", "can_store")
-        }
         if existing.config.auth_type == "zhiva":
-            changes["auth_type"] = "zhiva"  # signed in through the auth server: stay so
+            # Signed in through the auth server: stay so.
+            updated = msgspec.structs.replace(updated, auth_type="zhiva")
         if ca_file:
-            changes["ca_file"] = ca_file
-        config = registry.edit(existing.id, changes)
+            updated = msgspec.structs.replace(updated, ca_file=ca_file)
+        guarded = _guarded_changes(existing.config, updated)
+        if guarded and not replace:
+            raise ServerChangeNeedsConfirmation(existing.config, guarded, auth_token, link_origin)
+        changes = {
+            name: value
+            for name, value in msgspec.structs.asdict(updated).items()
+            if value != getattr(existing.config, name)
+        }
+    ca = ca_file or (existing.config.ca_file if existing else "")
+    _, tokens = exchange_auth_token(auth_token, ca_file=ca, link_origin=link_origin)
+    if existing is not None:
+        config = registry.edit(existing.id, changes) if changes else existing.config
+        if existing.config.auth_type == "basic" and config.auth_type != "basic":
+            registry.secrets.delete(config.id, "password")
         created = False
     else:
         config = server_from_claims(claims)
@@ -215,7 +334,11 @@ def sign_in_with_browser(
     if started is not None:
         started(login)
     token = login.wait(timeout)
-    return configure_from_token(registry, token, ca_file=ca_file)
+    # The token came straight from the auth server the user chose: its site may host
+    # the token endpoints.
+    return configure_from_token(
+        registry, token, ca_file=ca_file, link_origin=origin_of(login.auth_base)
+    )
 
 
 def sign_in_with_password(
@@ -229,4 +352,6 @@ def sign_in_with_password(
     """Zhiva login without a browser: the auth server's sign-user form."""
     register_secret(password)
     token = sign_user(auth_server_url, username, password, ca_file=ca_file)
-    return configure_from_token(registry, token, ca_file=ca_file)
+    return configure_from_token(
+        registry, token, ca_file=ca_file, link_origin=origin_of(auth_base_url(auth_server_url))
+    )

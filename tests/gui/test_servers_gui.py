@@ -193,7 +193,7 @@ def test_test_connection_with_a_wrong_password_says_so_on_the_sign_in_row(
 
 
 @pytest.mark.integration
-def test_a_configuration_link_on_the_command_line_sets_the_server_up_and_opens_it(
+def test_a_configuration_link_for_an_existing_server_asks_then_sets_it_up_and_opens_it(
     make_app: MakeApp,
     isolated_env: Path,
     pacs: TestPacs,
@@ -204,9 +204,19 @@ def test_a_configuration_link_on_the_command_line_sets_the_server_up_and_opens_i
     ours = ServerConfig(name="Ours", url=pacs.token_base_url, ca_file=pacs.ca_file)
     _pacs_server(isolated_env, ours)
     token = token_admin.mint_auth_token("zhiva-admin")
+    before = token_admin.stats()
     ui = make_app(link=f"zhiva-viewer://oauth?token={token}")
     servers = ui.app.servers
     assert servers is not None
+    # The link would turn 'Ours' (no sign-in) into a token server: the user is asked
+    # first, shown each change, and nothing is sent until they agree.
+    ui.frames_until(lambda: ui.shown("shell/confirm"), what="the confirmation", timeout=30)
+    message = dpg.get_value("shell/confirm/message")
+    assert "'Ours'" in message and "Authentication Type: none -> token" in message
+    assert f"Token server: (none) -> {pacs.auth_url}/generate-access-token" not in message
+    assert token_admin.stats().since(before).exchanges == 0
+    assert _registry(isolated_env).find("Ours").config.auth_type == "none"
+    ui.click("shell/confirm/yes")
     ui.frames_until(
         lambda: servers.message is not None and "signed in as" in servers.message.text,
         what="the link to be used",

@@ -482,3 +482,63 @@ def test_a_successful_sign_in_shows_the_server_it_set_up(
     assert page.message is not None
     assert page.message.text == "Added 'Zhiva (pacs)' and signed in as Anna Kowalska."
     assert opened == ["Zhiva (pacs)"]
+
+
+@pytest.mark.integration
+def test_a_link_that_would_change_a_server_asks_and_cancel_changes_nothing(
+    isolated_env: Path, pacs: object, token_admin: object
+) -> None:
+    from tests.support.pacs import TestPacs
+    from tests.support.token_admin import TokenServerAdmin
+
+    assert isinstance(pacs, TestPacs) and isinstance(token_admin, TokenServerAdmin)
+    token_admin.reset()
+    registry = registry_of(isolated_env)
+    ours = registry.add(
+        ServerConfig(
+            name="Ours",
+            url=pacs.token_base_url,
+            auth_type="basic",
+            username="me",
+            ca_file=pacs.ca_file,
+        )
+    )
+    registry.secrets.set(ours.id, "password", "our-basic-password")
+    app = AppState()
+    tasks = BackgroundTasks(UiQueue(), on_activity=app.set_activity)
+    page = ServersPageState(registry, app, tasks, clock=time.time)
+    try:
+        token = token_admin.mint_auth_token("zhiva")
+        before = token_admin.stats()
+        page.use_link(f"zhiva-viewer://oauth?token={token}")
+        deadline = time.monotonic() + 20
+        while app.confirmation is None and time.monotonic() < deadline:
+            tasks.wait_until_idle(1)
+            tasks._ui.drain()
+        assert app.confirmation is not None
+        assert "Authentication Type: basic -> token" in app.confirmation.message
+        assert "CA file" not in app.confirmation.message  # the link keeps the server's
+        app.answer(False)
+        assert tasks.wait_until_idle(10)
+        assert registry_of(isolated_env).find("Ours").config == ours
+        assert registry.secrets.get(ours.id, "password") == "our-basic-password"
+        assert token_admin.stats().since(before).exchanges == 0
+
+        page.use_link(f"zhiva-viewer://oauth?token={token}")  # the token is still good
+        deadline = time.monotonic() + 20
+        while app.confirmation is None and time.monotonic() < deadline:
+            tasks.wait_until_idle(1)
+            tasks._ui.drain()
+        assert app.confirmation is not None
+        app.answer(True)
+        deadline = time.monotonic() + 20
+        while not (page.message and "signed in as" in page.message.text):
+            assert time.monotonic() < deadline, page.message
+            tasks.wait_until_idle(1)
+            tasks._ui.drain()
+        changed = registry_of(isolated_env).find("Ours").config
+        assert changed.id == ours.id and changed.auth_type == "token"
+        assert registry.secrets.get(ours.id, "password") is None  # no Basic any more
+        assert token_admin.stats().since(before).exchanges == 1
+    finally:
+        tasks.shutdown()

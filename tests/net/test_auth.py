@@ -7,16 +7,19 @@ test_auth_integration.py.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import httpx
 import jwt
+import msgspec
 import pytest
 
 from net import ServerConfig
 from net._auth import (
     TokenSet,
     ZhivaTokenAuth,
+    configuration_link_origin,
     decode_token,
     exchange_auth_token,
     parse_configuration_link,
@@ -87,6 +90,40 @@ def test_bad_tokens_are_explained(token: str, fragment: str) -> None:
     with pytest.raises(TokenError) as info:
         decode_token(token, clock=clock)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("claims", "fragment"),
+    [
+        ({"tokenServer": "https://evil.example/auth/generate-access-token"}, "tokenServer"),
+        ({"refreshServer": "https://evil.example/auth/refresh-token"}, "refreshServer"),
+        ({"tokenServer": f"{HOST}:8443/auth/generate-access-token"}, "tokenServer"),  # port
+    ],
+)
+def test_a_token_naming_another_sites_endpoints_is_refused(
+    claims: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(TokenError) as info:
+        decode_token(make_token(**claims), clock=clock)
+    assert fragment in str(info.value) and "one site" in str(info.value)
+
+
+def test_token_endpoints_may_live_on_the_configuration_links_site() -> None:
+    auth = "https://auth.example.org"
+    token = make_token(
+        tokenServer=f"{auth}/auth/generate-access-token", refreshServer=f"{auth}/auth/refresh-token"
+    )
+    with pytest.raises(TokenError):
+        decode_token(token, clock=clock)
+    link = f"{auth}/auth/oauth?token={token}"
+    assert configuration_link_origin(link) == auth
+    assert configuration_link_origin(f"zhiva-viewer://oauth?token={token}") == ""
+    claims = decode_token(token, clock=clock, link_origin=configuration_link_origin(link))
+    assert claims.token_server.startswith(auth)
+    # ... but token and refresh endpoints on two different sites are refused.
+    split = make_token(refreshServer=f"{auth}/auth/refresh-token")
+    with pytest.raises(TokenError, match="did not issue it"):
+        decode_token(split, clock=clock, link_origin=auth)
 
 
 def test_bearer_prefix_is_tolerated() -> None:
@@ -185,6 +222,39 @@ def test_refresh_keeps_refresh_token_and_maps_refusal_to_sign_in() -> None:
         refresh_access_token(tokens, transport=refused)
     with pytest.raises(SignInRequired):
         refresh_access_token(TokenSet(access_token="x"))
+
+
+def test_a_refresh_token_is_sent_only_to_the_site_that_issued_it() -> None:
+    sent: list[httpx.Request] = []
+
+    def anywhere(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, headers={"Authorization": "Bearer new.a.t"})
+
+    moved = TokenSet(
+        access_token="old",
+        refresh_token="R.e.f",
+        refresh_server="https://elsewhere.example/auth/refresh-token",
+        issuer=HOST,
+    )
+    with pytest.raises(SignInRequired, match=re.escape(f"issued by {HOST}")):
+        refresh_access_token(moved, transport=httpx.MockTransport(anywhere))
+    assert sent == []
+    same = msgspec.structs.replace(moved, refresh_server=f"{HOST}:443/auth/refresh-token")
+    assert refresh_access_token(same, transport=httpx.MockTransport(anywhere)).access_token == (
+        "new.a.t"
+    )
+    assert len(sent) == 1
+
+
+def test_the_exchange_records_the_issuing_site() -> None:
+    def token_server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Authorization": "Bearer a.b.c"}, text="")
+
+    _, tokens = exchange_auth_token(
+        make_token(), transport=httpx.MockTransport(token_server), clock=clock
+    )
+    assert tokens.issuer == HOST and tokens.refresh_token == ""
 
 
 # --- the auth flow as a generator ------------------------------------------------------------

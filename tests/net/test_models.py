@@ -124,7 +124,7 @@ def test_public_surface_is_pinned() -> None:
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
         TokenClaims TokenError TokenExpired TokenSet TransportError UntrustedCertificate
-        ZhivaTokenAuth auth_base_url check_server decode_token exchange_auth_token format_person_name
+        ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token exchange_auth_token format_person_name
         join_url new_server_id origin_of parse_configuration_link qido_root
         refresh_access_token server_from_claims sign_user sniff_media_type validate_config validate_url
         wado_rs_root wado_uri_root

@@ -197,4 +197,19 @@ def test_secrets_are_registered_for_redaction(secrets: FileSecretStore) -> None:
 def test_unknown_kinds_are_refused(secrets: FileSecretStore) -> None:
     with pytest.raises(ValueError):
         secrets.set("a", "cookie", "x")  # type: ignore[arg-type]
-    assert set(SECRET_KINDS) == {"password", "token", "access_token", "refresh_token"}
+    assert set(SECRET_KINDS) == {
+        "password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "refresh_origin",
+    }
+
+
+def test_the_refresh_origin_is_kept_but_not_redacted_from_logs(secrets: FileSecretStore) -> None:
+    # It is the site's address, in many useful log lines: not a secret, only kept with one.
+    secrets.set("a", "refresh_origin", "https://pacs.example.org")
+    assert secrets.get("a", "refresh_origin") == "https://pacs.example.org"
+    assert redact("GET https://pacs.example.org/rs") == "GET https://pacs.example.org/rs"
+    secrets.delete_server("a")
+    assert secrets.get("a", "refresh_origin") is None

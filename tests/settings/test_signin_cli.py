@@ -73,15 +73,117 @@ def test_a_20_s_access_token_costs_one_refresh_per_servers_test(
     assert during.ok("verify") >= 3  # the checks really ran on the refreshed 20 s token
 
 
-def test_link_updates_the_server_with_that_url(
+def test_link_for_an_existing_server_needs_replace_and_lists_every_change(
     capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
 ) -> None:
     run(capsys, "servers", "add", "Gate", "--url", pacs.token_base_url, "--ca-file", pacs.ca_file)
     token = token_admin.mint_auth_token("zhiva")
-    code, out, _ = run(capsys, "servers", "link", f"{pacs.token_origin}/auth/oauth?token={token}")
+    link = f"{pacs.token_origin}/auth/oauth?token={token}"
+    before = token_admin.stats()
+    code, out, err = run(capsys, "servers", "link", link)
+    assert code == 1, out + err
+    assert "would change how it signs in" in err and "--replace" in err
+    assert "Authentication Type: none -> token" in err
+    assert token not in out + err
+    # Refused before anything was sent: the one-off token is still good.
+    assert token_admin.stats().since(before).exchanges == 0
+    (server,) = _registry(isolated_env).settings.servers
+    assert server.auth_type == "none" and server.token_server == ""
+
+    code, out, _ = run(capsys, "servers", "link", link, "--replace")
     assert code == 0 and "Updated server 'Gate'" in out and "read-only" in out
     (server,) = _registry(isolated_env).settings.servers
     assert server.name == "Gate" and server.auth_type == "token" and not server.can_store
+    assert server.ca_file == pacs.ca_file  # kept: the link named none
+
+
+def test_a_link_cannot_point_an_existing_token_server_at_other_endpoints(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    # The takeover of the issue: a link whose pacs is the user's server, and whose token
+    # endpoints are elsewhere, must neither rewrite them silently nor be exchanged.
+    token = token_admin.mint_auth_token("zhiva-editor")
+    code, _, err = run(
+        capsys, "servers", "link", f"{pacs.token_origin}/auth/oauth?token={token}",
+        "--ca-file", pacs.ca_file,
+    )  # fmt: skip
+    assert code == 0, err
+    registry = _registry(isolated_env)
+    (server,) = registry.settings.servers
+    refresh = registry.secrets.get(server.id, "refresh_token")
+    assert refresh
+
+    # Another site entirely: refused whatever --replace says, nothing sent anywhere.
+    elsewhere = token_admin.mint_auth_token(
+        "zhiva", claims={"refreshServer": f"{pacs.origin}/auth/refresh-token"}
+    )
+    before = token_admin.stats()
+    for extra in ((), ("--replace",)):
+        code, out, err = run(
+            capsys, "servers", "link", f"{pacs.token_origin}/auth/oauth?token={elsewhere}", *extra
+        )
+        assert code == 1 and "must name the servers of one site" in err, out + err
+        assert pacs.origin in err
+    # Same site, other endpoints: the change is shown field by field and not made.
+    moved = token_admin.mint_auth_token(
+        "zhiva", claims={"refreshServer": f"{pacs.token_origin}/auth/other-refresh"}
+    )
+    code, _, err = run(capsys, "servers", "link", f"{pacs.token_origin}/auth/oauth?token={moved}")
+    assert code == 1
+    assert f"Refresh server: {pacs.auth_url}/refresh-token -> {pacs.auth_url}/other-refresh" in err
+    assert token_admin.stats().since(before).exchanges == 0
+    registry = _registry(isolated_env)
+    assert registry.settings.servers == (server,)
+    assert registry.secrets.get(server.id, "refresh_token") == refresh
+
+
+def test_a_basic_server_turned_token_server_by_a_link_loses_its_password(
+    capsys: CaptureFixture,
+    pacs: TestPacs,
+    token_admin: TokenServerAdmin,
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, _, err = run(
+        capsys, "servers", "add", "Gate", "--url", pacs.token_base_url, "--auth", "basic",
+        "--username", "zhiva", "--password-stdin", "--ca-file", pacs.ca_file,
+        stdin="old-basic-password\n", monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert code == 0, err
+    (server,) = _registry(isolated_env).settings.servers
+    assert _registry(isolated_env).secrets.get(server.id, "password") == "old-basic-password"
+    token = token_admin.mint_auth_token("zhiva")
+    link = f"{pacs.token_origin}/auth/oauth?token={token}"
+    code, _, err = run(capsys, "servers", "link", link)
+    assert code == 1 and "Authentication Type: basic -> token" in err
+    assert _registry(isolated_env).secrets.get(server.id, "password") == "old-basic-password"
+    code, _, err = run(capsys, "servers", "link", link, "--replace")
+    assert code == 0, err
+    registry = _registry(isolated_env)
+    assert registry.find("Gate").config.auth_type == "token"
+    assert registry.secrets.get(server.id, "password") is None
+    assert registry.secrets.get(server.id, "access_token")
+
+
+def test_a_refresh_token_never_follows_its_endpoint_to_another_site(
+    capsys: CaptureFixture, pacs: TestPacs, token_admin: TokenServerAdmin, isolated_env: Path
+) -> None:
+    token = token_admin.mint_auth_token("zhiva-editor")
+    link = f"{pacs.token_origin}/auth/oauth?token={token}"
+    assert run(capsys, "servers", "link", link, "--ca-file", pacs.ca_file)[0] == 0
+    registry = _registry(isolated_env)
+    (server,) = registry.settings.servers
+    assert registry.secrets.get(server.id, "refresh_origin") == pacs.token_origin
+    # The endpoint is moved afterwards (an edit, an organisation list): the stored
+    # refresh token stays with the site that issued it.
+    other = f"{pacs.origin}/auth/refresh-token"
+    assert run(capsys, "servers", "edit", server.name, "--refresh-server", other)[0] == 0
+    token_admin.expire_access_tokens()
+    before = token_admin.stats()
+    code, out, err = run(capsys, "servers", "test", server.name)
+    assert code == 1 and "Sign in again" in out + err
+    assert f"issued by {pacs.token_origin}" in out + err
+    assert token_admin.stats().since(before).count("refresh") == 0
 
 
 def test_revoked_session_tells_the_user_to_sign_in(

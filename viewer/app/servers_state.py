@@ -56,7 +56,15 @@ from viewer.settings import (
     SettingsError,
     atomic_write,
 )
-from viewer.signin import LinkResult, auth_for, configure_from_link, sign_in_with_browser, sign_out
+from viewer.signin import (
+    LinkResult,
+    ServerChangeNeedsConfirmation,
+    auth_for,
+    configure_from_link,
+    configure_from_token,
+    sign_in_with_browser,
+    sign_out,
+)
 
 from .state import AppState, Confirmation, Level, Signal
 from .ui_thread import BackgroundTasks, CancelToken
@@ -803,11 +811,52 @@ class ServersPageState:
             self._say("info", "Sign-in cancelled.")
 
     def _signin_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ServerChangeNeedsConfirmation):
+            self.signin = SignInState()
+            self.changed.emit("signin")
+            self._confirm_server_change(exc, "signin", "Signing in…")
+            return
         if isinstance(exc, LoginCancelled) and "cancelled" in exc.message.lower():
             self.signin = SignInState()
         else:
             self.signin = SignInState("failed", _error_text(exc))
         self.changed.emit("signin")
+
+    def _confirm_server_change(
+        self, change: ServerChangeNeedsConfirmation, task: str, label: str
+    ) -> None:
+        """Show what a link or sign-in would change on an existing server; go ahead only
+        when the user says so (the one-off token has not been used yet)."""
+        registry = self.registry
+        server = change.server
+        ca_file = next((c.new for c in change.changes if c.field == "ca_file"), server.ca_file)
+
+        def replace(cancel: CancelToken) -> LinkResult:
+            return configure_from_token(
+                registry,
+                change.auth_token,
+                ca_file=ca_file,
+                replace=True,
+                link_origin=change.link_origin,
+            )
+
+        def failed(exc: BaseException) -> None:
+            self._say("error", f"{server.name!r} was not changed: {_error_text(exc)}")
+
+        def confirmed() -> None:
+            self.tasks.submit(task, label, replace, on_done=self._link_done, on_error=failed)
+
+        lines = "\n".join(f"  {c.line()}" for c in change.changes)
+        self.app.ask(
+            Confirmation(
+                title="Change this server?",
+                message=f"This would change how {server.name!r} ({server.url}) signs in:\n"
+                f"{lines}\nReplace these settings only if you trust where the link came from.",
+                confirm_label="Replace",
+                on_confirm=confirmed,
+            )
+        )
+        self._say("warning", f"{server.name!r} was not changed; confirm the change to go ahead.")
 
     def _link_done(self, result: LinkResult) -> None:
         self.signin = SignInState()
@@ -847,6 +896,9 @@ class ServersPageState:
             return configure_from_link(registry, link, ca_file=ca_file)
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, ServerChangeNeedsConfirmation):
+                self._confirm_server_change(exc, "link", "Setting up the server from the link…")
+                return
             self._say("error", f"The configuration link did not work: {_error_text(exc)}")
 
         def start() -> None:

@@ -72,7 +72,8 @@ server commands (zhiva-viewer servers COMMAND --help for each):
   servers import FILE              add the servers of a server list (JSON)
   servers export FILE              write your servers as a server list (no secrets)
   servers test NAME                run every connection check; exit 0 if none failed
-  servers link LINK [--ca-file F]  set a server up from a configuration link
+  servers link LINK [--ca-file F] [--replace]
+                                   set a server up from a configuration link
 
 NAME is a server's name or its id. Settings live in the platform's user config
 directory unless --config-dir or {ENV_CONFIG_DIR} names another (portable installs,
@@ -173,10 +174,16 @@ def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:
         register_secret_link(args.link)
         # A malformed or expired link is refused here, before a window opens for it;
         # the window does the rest (exchange, sign-in) and shows its progress.
-        from net import DicomWebError, decode_token, parse_configuration_link
+        from net import (
+            DicomWebError,
+            configuration_link_origin,
+            decode_token,
+            parse_configuration_link,
+        )
 
         try:
-            decode_token(parse_configuration_link(args.link))
+            token = parse_configuration_link(args.link)
+            decode_token(token, link_origin=configuration_link_origin(args.link))
         except DicomWebError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED

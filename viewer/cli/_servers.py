@@ -121,6 +121,12 @@ def build_servers_parser() -> argparse.ArgumentParser:
     link = command("link", "set a server up from a configuration link")
     link.add_argument("link", metavar="LINK")
     link.add_argument("--ca-file", metavar="FILE", help="CA certificate for a self-signed server")
+    link.add_argument(
+        "--replace",
+        action="store_true",
+        help="let the link change how an existing server with its URL signs in "
+        "(authentication type, token servers, CA file); without it such a link is refused",
+    )
     return parser
 
 
@@ -325,12 +331,22 @@ def _cmd_test(registry: ServerRegistry, args: argparse.Namespace) -> int:
 
 def _cmd_link(registry: ServerRegistry, args: argparse.Namespace) -> int:
     from net import DicomWebError
-    from viewer.signin import configure_from_link
+    from viewer.signin import ServerChangeNeedsConfirmation, configure_from_link
 
     # The link carries a one-off token: it is registered with the log redaction and
     # never echoed.
     try:
-        result = configure_from_link(registry, args.link, ca_file=_absolute(args.ca_file))
+        result = configure_from_link(
+            registry, args.link, ca_file=_absolute(args.ca_file), replace=args.replace
+        )
+    except ServerChangeNeedsConfirmation as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "Nothing was changed and the link was not used. If you trust this link, run the "
+            "same command with --replace.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except (DicomWebError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

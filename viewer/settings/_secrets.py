@@ -49,10 +49,21 @@ __all__ = [
 log = logging.getLogger("viewer.settings.secrets")
 
 ENV_SECRET_STORE = "ZHIVA_SECRET_STORE"
-SecretKind = Literal["password", "token", "access_token", "refresh_token"]
+#: ``refresh_origin`` is not a secret but belongs to one: the site that issued the
+#: refresh token, kept beside it so the two are written and deleted together.
+SecretKind = Literal["password", "token", "access_token", "refresh_token", "refresh_origin"]
 #: Every kind a server may have: keyring cannot list entries, so deleting all of a
 #: server's secrets means deleting each kind by name. Sign-in adds kinds here.
-SECRET_KINDS: tuple[SecretKind, ...] = ("password", "token", "access_token", "refresh_token")
+SECRET_KINDS: tuple[SecretKind, ...] = (
+    "password",
+    "token",
+    "access_token",
+    "refresh_token",
+    "refresh_origin",
+)
+#: Kinds that are stored here to stay with a secret but are no secret themselves: not
+#: registered with the log redaction (an origin in every log line would be lost).
+_NOT_SECRET: frozenset[SecretKind] = frozenset({"refresh_origin"})
 _SERVICE = "zhiva-viewer"
 _FILE_FORMAT = "zhiva-viewer/secrets"
 _FILE_LOCK_TIMEOUT = 5.0
@@ -70,13 +81,15 @@ class SecretStore(abc.ABC):
 
     def get(self, server_id: str, kind: SecretKind) -> str | None:
         value = self._get(server_id, kind)
-        register_secret(value)
+        if kind not in _NOT_SECRET:
+            register_secret(value)
         return value
 
     def set(self, server_id: str, kind: SecretKind, value: str) -> None:
         if kind not in SECRET_KINDS:
             raise ValueError(f"unknown secret kind {kind!r}")
-        register_secret(value)
+        if kind not in _NOT_SECRET:
+            register_secret(value)
         self._set(server_id, kind, value)
 
     def delete(self, server_id: str, kind: SecretKind) -> None:
