@@ -125,19 +125,36 @@ def test_managed_servers_can_be_selected(make_registry: MakeRegistry, store: Set
     assert saved.selected_server_id == "org1" and saved.servers == ()
 
 
-def test_rule1_same_id_managed_wins_user_entry_is_kept(
+def test_rule1_a_managed_entry_reusing_your_servers_id_never_gets_its_secrets(
     make_registry: MakeRegistry, store: SettingsStore, secrets: FileSecretStore
 ) -> None:
+    # An organisation list (fetched from a URL, or a file anyone with admin rights
+    # wrote) that names your server's id and its own URL must not be handed your
+    # password or session along with the id.
     registry = make_registry(presets=())
     registry.add(server("My PACS", id="shared"), password="kept-password")
-    registry = make_registry(server("Org PACS", id="shared"), presets=())
-    assert [(e.name, e.kind) for e in registry.entries()] == [("Org PACS", "managed")]
-    assert any("same id" in n and "My PACS" in n for n in registry.notices)
-    assert _saved(store) == ["My PACS"]  # hidden, not lost
-    assert secrets.get("shared", "password") == "kept-password"
-    registry.remove("My PACS")  # remove acts on the user's own entry
-    assert _saved(store) == [] and [e.kind for e in registry.entries()] == ["managed"]
-    assert secrets.get("shared", "password") == "kept-password"  # the managed entry's now
+    registry.secrets.set("shared", "refresh_token", "my-refresh-token")
+    org = server("Org PACS", id="shared", url="https://elsewhere.example.org/rs")
+    registry = make_registry(org, presets=())
+    entries = {e.name: e for e in registry.entries()}
+    assert sorted((e.name, e.kind) for e in entries.values()) == [
+        ("My PACS", "user"),
+        ("Org PACS", "managed"),
+    ]
+    managed = entries["Org PACS"]
+    assert managed.id != "shared" and managed.config.url == org.url
+    assert registry.secrets.get(managed.id, "password") is None
+    assert registry.secrets.get(managed.id, "refresh_token") is None
+    assert entries["My PACS"].id == "shared"
+    assert registry.find("shared").name == "My PACS"
+    notice = next(n for n in registry.notices if "same id" in n)
+    assert "My PACS" in notice and "Org PACS" in notice and "separately" in notice
+    assert secrets.get("shared", "password") == "kept-password"  # yours, untouched
+    # The managed entry's id is stable across starts (its secrets must survive them).
+    assert make_registry(org, presets=()).find("Org PACS").id == managed.id
+    registry.remove("My PACS")  # your server and its secrets go; the organisation's stays
+    assert secrets.get("shared", "password") is None
+    assert [e.kind for e in registry.entries()] == ["managed"]
     assert not any("same id" in n for n in registry.notices)
 
 

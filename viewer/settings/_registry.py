@@ -10,12 +10,13 @@ servers ...``. It merges three kinds of entries:
 
 Merge rules (each one is tested in tests/settings/test_registry.py):
 
-1. **Same id, user and managed**: the managed entry is shown and the user entry is
-   *shadowed* — hidden but kept in the file untouched, and reported in `notices`.
-   The organisation's list is authoritative for its ids; this happens when an
-   administrator hands out a list exported from their own settings, and the shared id
-   then keeps their stored secrets working for the managed entry. Removing the user
-   entry (``remove`` acts on user entries) ends the shadowing.
+1. **Same id, user and managed**: both are shown; the managed entry is listed under an
+   id of its own, derived from its listed id (stable across starts), and a notice says
+   so. Secrets are keyed by id, and an organisation list is not trusted with the user's:
+   a list (from a URL, or a file any administrator wrote) naming a user's server id with
+   another URL must not receive that server's password or session. This happens when an
+   administrator hands out a list exported from their own settings; they sign in to the
+   managed entry once.
 2. **Same name, different ids**: both are shown. New names from add, edit, copy and
    import must be unique among all shown entries (case-insensitively); a clash that an
    organisation list introduces later makes that name ambiguous, and the id must be used.
@@ -49,10 +50,11 @@ from ._errors import (
     ServerNotFound,
     SettingsConflict,
 )
+from ._org import ManagedServer as OrganisationServer
 from ._org import OrganisationServers, load_organisation_servers
 from ._paths import AppPaths
 from ._presets import load_presets
-from ._schema import Settings
+from ._schema import Settings, derive_server_id
 from ._secrets import SecretStore, open_secret_store
 from ._serverlist import decode_server_list, encode_server_list
 from ._store import LoadedSettings, SettingsStore
@@ -104,6 +106,10 @@ class _ImportPlan:
 
 def _key(name: str) -> str:
     return name.strip().casefold()
+
+
+#: Namespace of the ids given to managed entries whose listed id is a user server's.
+_CLASH_ID_NAMESPACE = "organisation-id-clash"
 
 
 class ServerRegistry:
@@ -165,13 +171,13 @@ class ServerRegistry:
         if self._loaded is not None:
             out.extend(self._loaded.notices)
         out.extend(self.organisation.notices)
-        managed = self.organisation.by_id()
+        listed = self.organisation.by_id()
         for config in self._settings.servers:
-            if config.id in managed:
+            if config.id in listed:
                 out.append(
-                    f"Your server {config.name!r} has the same id as the organisation's "
-                    f"{managed[config.id].config.name!r}; the organisation's entry is shown. "
-                    "Yours is kept in your settings; remove it if you no longer need it."
+                    f"The organisation's server {listed[config.id].config.name!r} has the "
+                    f"same id as your server {config.name!r}; it is listed separately and does "
+                    "not use your server's passwords or tokens."
                 )
         selected = self._settings.selected_server_id
         if selected is not None and self._visible(selected) is None:
@@ -185,12 +191,23 @@ class ServerRegistry:
         """The merged list: your servers, then managed ones, then unsaved presets."""
         return self._entries_for(self._settings)
 
+    def _managed_for(self, settings: Settings) -> dict[str, OrganisationServer]:
+        """The managed entries by the id they are shown under (rule 1)."""
+        user_ids = {c.id for c in settings.servers}
+        out: dict[str, OrganisationServer] = {}
+        for managed in self.organisation.servers:
+            if managed.config.id in user_ids:
+                own_id = derive_server_id(_CLASH_ID_NAMESPACE, managed.config.id)
+                managed = OrganisationServer(
+                    msgspec.structs.replace(managed.config, id=own_id), managed.source
+                )
+            out[managed.config.id] = managed
+        return out
+
     def _entries_for(self, settings: Settings) -> tuple[ServerEntry, ...]:
         # The merge for any `settings` (inside update() it is the latest on disk).
-        managed = self.organisation.by_id()
-        out = [
-            ServerEntry(c, "user", "your settings") for c in settings.servers if c.id not in managed
-        ]
+        managed = self._managed_for(settings)
+        out = [ServerEntry(c, "user", "your settings") for c in settings.servers]
         out.extend(ServerEntry(m.config, "managed", m.source) for m in managed.values())
         taken = {e.id for e in out}
         out.extend(ServerEntry(p, "preset", "preset") for p in self.presets if p.id not in taken)
@@ -224,7 +241,7 @@ class ServerRegistry:
         raise ServerNotFound(f"No server called {name_or_id!r}.")
 
     def find_editable(self, name_or_id: str) -> ServerEntry:
-        """A user entry (shadowed ones included) or a preset; managed ones are refused."""
+        """A user entry or a preset; managed ones are refused."""
         user = [ServerEntry(c, "user", "your settings") for c in self._settings.servers]
         try:
             return self.find(name_or_id, among=user)
@@ -269,9 +286,9 @@ class ServerRegistry:
         self, config: ServerConfig, *, password: str | None = None, token: str | None = None
     ) -> ServerConfig:
         """Save a new server (validated as the form does) and its secrets."""
-        managed = self.organisation.by_id()
 
         def change(settings: Settings) -> Settings:
+            managed = set(self.organisation.by_id()) | set(self._managed_for(settings))
             if any(c.id == config.id for c in settings.servers) or config.id in managed:
                 raise DuplicateServer(f"A server with the id {config.id} already exists.")
             self._check(config, settings)
@@ -344,10 +361,7 @@ class ServerRegistry:
         return result[-1]
 
     def remove(self, name_or_id: str) -> ServerConfig:
-        """Remove a user server and delete its secrets; clears the selection if it was it.
-
-        The secrets of a shadowed entry (rule 1) are kept: the managed server uses them.
-        """
+        """Remove a user server and delete its secrets; clears the selection if it was it."""
         entry = self.find_editable(name_or_id)
         if entry.kind == "preset":
             raise ServerNotFound(f"{entry.name!r} is a preset that is not saved in your settings.")
@@ -365,9 +379,6 @@ class ServerRegistry:
             )
 
         self._update(change)
-        if entry.id in self.organisation.by_id():
-            # A shadowed entry (rule 1): its secrets now serve the managed server.
-            return entry.config
         try:
             self.secrets.delete_server(entry.id)
         except SecretStoreError as exc:
@@ -404,8 +415,7 @@ class ServerRegistry:
         """Your servers (and optionally the managed ones) as a server list. No secrets."""
         servers = list(self._settings.servers)
         if include_managed:
-            ids = {c.id for c in servers}
-            servers.extend(m.config for m in self.organisation.servers if m.config.id not in ids)
+            servers.extend(m.config for m in self._managed_for(self._settings).values())
         return encode_server_list(servers)
 
     def import_servers(self, data: bytes, *, source: str) -> ImportReport:
@@ -417,6 +427,7 @@ class ServerRegistry:
             plan.notes.extend(listed.notes)
             existing = {c.id: c for c in settings.servers}
             taken_ids = set(existing) | set(self.organisation.by_id())
+            taken_ids |= set(self._managed_for(settings))
             taken_names = {_key(e.name) for e in self._entries_for(settings)}
             added: list[ServerConfig] = []
             for config in listed.servers:
