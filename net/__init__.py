@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         UntrustedCertificate,
     )
     from ._fields import SECRET_FIELDS, SERVER_FIELDS, ServerField, validate_config
+    from ._limits import DEFAULT_DEADLINES, DEFAULT_SIZE_LIMITS, Deadlines, SizeLimits
     from ._login import (
         DEFAULT_LOGIN_TIMEOUT,
         LoginCancelled,
@@ -85,9 +86,12 @@ _WHERE: dict[str, str] = {
     "CheckResult": "._check",
     "CheckStatus": "._check",
     "DEFAULT_CONNECT_TIMEOUT": "._config",
+    "DEFAULT_DEADLINES": "._limits",
     "DEFAULT_LOGIN_TIMEOUT": "._login",
     "DEFAULT_READ_TIMEOUT": "._config",
     "DEFAULT_RETRY": "._retry",
+    "DEFAULT_SIZE_LIMITS": "._limits",
+    "Deadlines": "._limits",
     "DicomWebClient": "._client",
     "DicomWebError": "._errors",
     "Frame": "._models",
@@ -109,6 +113,7 @@ _WHERE: dict[str, str] = {
     "ServerError": "._errors",
     "ServerField": "._fields",
     "SignInRequired": "._errors",
+    "SizeLimits": "._limits",
     "StoreFailure": "._models",
     "StoreResult": "._models",
     "StudyQuery": "._models",
@@ -159,9 +164,11 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_DEADLINES",
     "DEFAULT_LOGIN_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY",
+    "DEFAULT_SIZE_LIMITS",
     "SECRET_FIELDS",
     "SERVER_FIELDS",
     "AuthError",
@@ -169,6 +176,7 @@ __all__ = [
     "CertificateExpired",
     "CheckResult",
     "CheckStatus",
+    "Deadlines",
     "DicomWebClient",
     "DicomWebError",
     "Frame",
@@ -188,6 +196,7 @@ __all__ = [
     "ServerError",
     "ServerField",
     "SignInRequired",
+    "SizeLimits",
     "StoreFailure",
     "StoreResult",
     "StudyQuery",

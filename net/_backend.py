@@ -1,10 +1,15 @@
-"""A network backend for httpcore that hands h11 fewer, larger reads.
+"""A network backend for httpcore that hands h11 fewer, larger reads, within deadlines.
 
 A TLS socket returns at most one record (16 KiB) per read, so a 158 MB series means
 ~10,000 trips through h11 and httpx in Python — most of the client's CPU time here.
 After a full read, this stream keeps reading whatever has already arrived (without
 waiting for more) up to `COALESCE_BYTES`, so each trip carries ~256 KiB instead.
 Measured with the test PACS: see bench/retrieve.py.
+
+It is also where a request's deadline (`net._body.Watch`) reaches the socket: while a
+thread works under `watched(watch)`, every connect, TLS handshake, read and write of
+that thread waits at most until the watch is due, so a server that trickles one byte
+per second cannot stretch a request past its deadline one short read at a time.
 
 It relies on private attributes of httpx/httpcore (the transport's `_pool` and the
 pool's `_network_backend`); `install` checks what it finds and leaves the client as it
@@ -15,21 +20,64 @@ from __future__ import annotations
 
 import select
 import ssl
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import httpcore
 from httpcore._backends.sync import SyncBackend, SyncStream
 
-__all__ = ["COALESCE_BYTES", "CoalescingBackend", "install"]
+__all__ = ["COALESCE_BYTES", "CoalescingBackend", "Due", "install", "watched"]
 
 COALESCE_BYTES = 256 * 1024
 #: Reads shorter than this are headers or small answers: returned at once.
 _SMALL = 8192
 
 
+class Due(Protocol):
+    """What the backend needs of a deadline: when it is due (monotonic), if ever."""
+
+    def due(self) -> float | None: ...
+
+
+_scope = threading.local()
+
+
+class watched:  # a context manager named like a function, used as one
+    """Bound this thread's socket operations by `watch` for the duration of the block."""
+
+    __slots__ = ("_previous", "_watch")
+
+    def __init__(self, watch: Due | None) -> None:
+        self._watch = watch
+        self._previous: Due | None = None
+
+    def __enter__(self) -> None:
+        self._previous = getattr(_scope, "watch", None)
+        _scope.watch = self._watch
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.watch = self._previous
+
+
+def _bounded(timeout: float | None, expired: Callable[[str], Exception]) -> float | None:
+    """`timeout`, shortened to what is left of this thread's deadline."""
+    watch: Due | None = getattr(_scope, "watch", None)
+    if watch is None:
+        return timeout
+    due = watch.due()
+    if due is None:
+        return timeout
+    left = due - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
 class _CoalescingStream(SyncStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = super().read(max_bytes, timeout)
+        data = super().read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
         if len(data) < _SMALL:
             return data
         sock = self._sock
@@ -56,12 +104,16 @@ class _CoalescingStream(SyncStream):
         del buffer[size:]  # shrinks in place
         return buffer  # type: ignore[return-value]  # h11 takes any bytes-like
 
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        super().write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
     def start_tls(
         self,
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
         stream = super().start_tls(ssl_context, server_hostname, timeout)
         if type(stream) is SyncStream:
             return _CoalescingStream(stream._sock)
@@ -69,8 +121,20 @@ class _CoalescingStream(SyncStream):
 
 
 class CoalescingBackend(SyncBackend):
-    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(*args, **kwargs)
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        try:
+            stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        except (OverflowError, ValueError) as exc:
+            # socket.create_connection's answer to port 99999 (a redirect can name it).
+            raise httpcore.ConnectError(f"invalid address {host}:{port} ({exc})") from exc
         if type(stream) is SyncStream:
             return _CoalescingStream(stream._sock)
         return stream

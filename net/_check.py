@@ -2,11 +2,13 @@
 
 Each check says pass, fail or not applicable, which fallback the viewer will use, and
 on failure the fix to try. Checks that depend on an earlier one that failed are
-reported as not applicable rather than failing again for the same cause.
+reported as not applicable rather than failing again for the same cause. Whatever a
+server sends, `check_server` returns a result: it never raises.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -16,11 +18,23 @@ import msgspec
 
 from ._client import DicomWebClient
 from ._config import ServerConfig
-from ._errors import AuthError, DicomWebError, NotFound, ServerError, TlsError, TransportError
+from ._errors import (
+    AuthError,
+    DicomWebError,
+    NotFound,
+    ProtocolError,
+    ServerError,
+    TlsError,
+    TransportError,
+)
 from ._fields import validate_config
+from ._limits import DEFAULT_DEADLINES, DEFAULT_SIZE_LIMITS, Deadlines, SizeLimits
 from ._models import SeriesSummary, StudySummary
+from ._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = ["CheckResult", "CheckStatus", "ServerCheck", "check_server"]
+
+log = logging.getLogger("net.check")
 
 CheckStatus = Literal["pass", "fail", "n/a"]
 T = TypeVar("T")
@@ -72,8 +86,11 @@ def check_server(
     auth: httpx.Auth | None = None,
     *,
     transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    size_limits: SizeLimits = DEFAULT_SIZE_LIMITS,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
 ) -> ServerCheck:
-    """Run every check against `config`; never raises for a server-side problem."""
+    """Run every check against `config`; never raises for anything a server sends."""
     name = config.name or config.url
     invalid = validate_config(config)
     if invalid:
@@ -91,19 +108,34 @@ def check_server(
         )
     results: list[CheckResult] = []
     try:
-        client = DicomWebClient(config, auth, transport=transport)
+        client = DicomWebClient(
+            config,
+            auth,
+            transport=transport,
+            retry=retry,
+            size_limits=size_limits,
+            deadlines=deadlines,
+        )
     except DicomWebError as exc:
         return ServerCheck(server=name, results=(_fail("settings", exc),))
-    with client:
-        results.extend(_connection_checks(client, config, auth))
-        if any(r.status == "fail" for r in results):
-            later = ("include-field", "thumbnails", "WADO retrieval")
-            results.extend(
-                CheckResult(name=n, status="n/a", detail="skipped: an earlier check failed")
-                for n in later
-            )
-            return ServerCheck(server=name, results=tuple(results))
-        results.extend(_feature_checks(client, config))
+    try:
+        with client:
+            results.extend(_connection_checks(client, config, auth))
+            if any(r.status == "fail" for r in results):
+                later = ("include-field", "thumbnails", "WADO retrieval")
+                results.extend(
+                    CheckResult(name=n, status="n/a", detail="skipped: an earlier check failed")
+                    for n in later
+                )
+                return ServerCheck(server=name, results=tuple(results))
+            results.extend(_feature_checks(client, config))
+    except Exception as exc:  # a bug of ours that an answer exposed: reported, not raised
+        log.exception("check_server: unexpected failure")
+        error = ProtocolError(
+            f"The check stopped on an unexpected answer ({type(exc).__name__}).",
+            hint="Report this to the Zhiva Viewer developers, with the log.",
+        )
+        results.append(_fail("unexpected answer", error))
     return ServerCheck(server=name, results=tuple(results))
 
 

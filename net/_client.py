@@ -1,10 +1,11 @@
 """`DicomWebClient`: QIDO-RS, WADO-RS, WADO-URI and STOW-RS against one server.
 
-Built on `HttpSession` (TLS, retries, redirects, error mapping). Whole series arrive as
-one streamed multipart/related response parsed as it comes in — on this kind of
-machine one large streamed request is much faster than one request per instance
-(DESIGN.md §5). Compressed data is requested as stored (`transfer-syntax=*`) and
-decoded locally, since servers such as Orthanc cannot transcode JPEG 2000.
+Built on `HttpSession` (TLS, retries, redirects, deadlines, bounded bodies, error
+mapping). Whole series arrive as one streamed multipart/related response parsed as it
+comes in — on this kind of machine one large streamed request is much faster than one
+request per instance (DESIGN.md §5). Compressed data is requested as stored
+(`transfer-syntax=*`) and decoded locally, since servers such as Orthanc cannot
+transcode JPEG 2000. Whatever a server sends, these methods raise only `net.errors`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 import msgspec
@@ -21,9 +22,11 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from ._body import Watch
 from ._config import ServerConfig, qido_root, wado_rs_root, wado_uri_root
-from ._errors import DicomWebError, NotFound, ProtocolError, ServerError
-from ._http import _RETRIABLE_TRANSPORT, HttpSession
+from ._errors import DicomWebError, NotFound, ProtocolError, ServerError, TlsError, TransportError
+from ._http import HttpSession
+from ._limits import DEFAULT_DEADLINES, DEFAULT_SIZE_LIMITS, Deadlines, SizeLimits
 from ._models import (
     Frame,
     InstanceSummary,
@@ -38,7 +41,14 @@ from ._models import (
     store_result_from_json,
     study_from_json,
 )
-from ._multipart import MultipartParser, Part, encode_multipart, parse_content_type
+from ._multipart import (
+    MultipartParser,
+    Part,
+    PartBuffer,
+    PartCheck,
+    encode_multipart,
+    parse_content_type,
+)
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
@@ -97,6 +107,30 @@ def _wildcard(term: str) -> str:
     return f"*{pattern}*"
 
 
+_T = TypeVar("_T")
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """Whether the first bytes of a body can start a DICOM instance: a Part 10 file
+    (``DICM`` after the 128-byte preamble), or a dataset sent without one (PS3.10 7.1)
+    that starts with a File Meta (0002,xxxx) or an Identifying (0008,xxxx) element,
+    in either byte order."""
+    if head[128:132] == b"DICM":
+        return True
+    if len(head) < 8:
+        return False
+    group = head[:2]
+    return group in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")  # LE or BE
+
+
+def _not_dicom(head: bytes, *, server: str, what: str) -> ProtocolError:
+    return ProtocolError(
+        f"{what} is not DICOM (it starts with {head[:16]!r}); reading stopped.",
+        server=server,
+        hint="Check the WADO Postfix: the URL may not point at a DICOMweb service.",
+    )
+
+
 def _parse_dataset(body: bytes | Part, *, server: str, what: str) -> Dataset:
     """A pydicom dataset from a part (read in place: pixel data is copied once)."""
 
@@ -111,6 +145,9 @@ def _parse_dataset(body: bytes | Part, *, server: str, what: str) -> Dataset:
         raise ProtocolError(
             f"{what} is not a readable DICOM instance ({exc}).", server=server
         ) from exc
+    head = source().read(132)
+    if not looks_like_dicom(head):  # never parse megabytes of garbage with force=True
+        raise _not_dicom(head, server=server, what=what)
     try:
         return pydicom.dcmread(source(), force=True)
     except Exception as exc:
@@ -133,9 +170,19 @@ class DicomWebClient:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        size_limits: SizeLimits = DEFAULT_SIZE_LIMITS,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.config = config
-        self._http = HttpSession(config, auth, transport=transport, retry=retry)
+        self._http = HttpSession(
+            config,
+            auth,
+            transport=transport,
+            retry=retry,
+            size_limits=size_limits,
+            deadlines=deadlines,
+        )
+        self.size_limits = size_limits
         self.server = self._http.server
         self.qido_root = qido_root(config)
         self.wado_rs_root = wado_rs_root(config)
@@ -157,15 +204,19 @@ class DicomWebClient:
     def _qido(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         url = f"{self.qido_root}/{path}"
         response = self._http.request(
-            "GET", url, params=params, headers={"Accept": ACCEPT_DICOM_JSON}
+            "GET",
+            url,
+            params=params,
+            headers={"Accept": ACCEPT_DICOM_JSON},
+            what="The search answer",
         )
         if response.status_code == 204 or not response.content.strip():
             return []
         try:
             body = msgspec.json.decode(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError, MemoryError) as exc:
             raise ProtocolError(
-                f"The search answer is not DICOM JSON ({exc}).",
+                f"The search answer is not DICOM JSON ({_brief(exc)}).",
                 server=self.server,
                 hint="Check the QIDO Postfix: the URL may not point at a DICOMweb service.",
                 response=response,
@@ -223,7 +274,8 @@ class DicomWebClient:
         """One page of studies matching `query`."""
         params = self.study_query_params(query or StudyQuery())
         self._paging(params, limit, offset)
-        return [study_from_json(item) for item in self._qido("studies", params)]
+        items = self._qido("studies", params)
+        return self._from_json(lambda: [study_from_json(item) for item in items], "search")
 
     def iter_studies(
         self,
@@ -268,7 +320,9 @@ class DicomWebClient:
             params["includefield"] = ",".join(SERIES_INCLUDE_FIELDS)
         self._paging(params, limit, offset)
         items = self._qido(f"studies/{study_uid}/series", params)
-        return [series_from_json(item, study_uid) for item in items]
+        return self._from_json(
+            lambda: [series_from_json(item, study_uid) for item in items], "search"
+        )
 
     def search_instances(
         self,
@@ -281,17 +335,32 @@ class DicomWebClient:
         params: dict[str, str] = {}
         self._paging(params, limit, offset)
         items = self._qido(f"studies/{study_uid}/series/{series_uid}/instances", params)
-        return [instance_from_json(item, study_uid, series_uid) for item in items]
+        return self._from_json(
+            lambda: [instance_from_json(item, study_uid, series_uid) for item in items], "search"
+        )
+
+    def _from_json(self, convert: Callable[[], _T], what: str) -> _T:
+        """Typed values from DICOM JSON; whatever the JSON held, only our error escapes."""
+        try:
+            return convert()
+        except Exception as exc:  # a value no DICOM JSON has (a 5,000-digit number...)
+            raise ProtocolError(
+                f"The {what} answer holds a value that is not DICOM ({_brief(exc)}).",
+                server=self.server,
+                hint="The server's answer is malformed; report it to the PACS administrator.",
+            ) from exc
 
     # -- WADO-RS metadata -------------------------------------------------------------
 
     def _metadata(self, url: str) -> list[Dataset]:
-        response = self._http.request("GET", url, headers={"Accept": ACCEPT_DICOM_JSON})
+        response = self._http.request(
+            "GET", url, headers={"Accept": ACCEPT_DICOM_JSON}, what="The metadata answer"
+        )
         try:
             items = msgspec.json.decode(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError, MemoryError) as exc:
             raise ProtocolError(
-                f"The metadata answer is not DICOM JSON ({exc}).", server=self.server
+                f"The metadata answer is not DICOM JSON ({_brief(exc)}).", server=self.server
             ) from exc
         if not isinstance(items, list):
             raise ProtocolError("The metadata answer is not a list.", server=self.server)
@@ -300,9 +369,9 @@ class DicomWebClient:
             try:
                 # Bulk data (pixel data) is not fetched here: the loader asks for frames.
                 datasets.append(Dataset.from_json(item, bulk_data_uri_handler=lambda *_: b""))
-            except Exception as exc:
+            except Exception as exc:  # pydicom's many kinds, RecursionError, MemoryError
                 raise ProtocolError(
-                    f"Unreadable metadata item ({exc}).", server=self.server
+                    f"Unreadable metadata item ({_brief(exc)}).", server=self.server
                 ) from exc
         return datasets
 
@@ -318,38 +387,87 @@ class DicomWebClient:
 
     # -- WADO-RS retrieval ------------------------------------------------------------
 
-    def iter_parts(self, url: str, accept: str) -> Iterator[Part]:
-        """Parts of one multipart/related response as they stream in."""
-        with self._http.stream("GET", url, headers={"Accept": accept}) as response:
+    def iter_parts(
+        self, url: str, accept: str, *, watch: Watch | None = None, dicom: bool | None = None
+    ) -> Iterator[Part]:
+        """Parts of one multipart/related response as they stream in.
+
+        Within `watch` (default: the total request deadline); each part bounded by
+        `SizeLimits.part_bytes`; with `dicom` (default: when `accept` asks for
+        application/dicom) a part that does not start like DICOM is refused at once.
+        A single-part answer (some servers send one body for a multipart request) is
+        the one part.
+        """
+        http = self._http
+        watch = watch or http.request_watch()
+        if dicom is None:
+            dicom = "application/dicom" in accept
+        limits = self.size_limits
+        check = self._dicom_check(url) if dicom else None
+        with http.stream("GET", url, headers={"Accept": accept}, watch=watch) as response:
             content_type = response.headers.get("content-type", "")
-            media_type, _ = parse_content_type(content_type) if content_type else ("", {})
-            encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-            chunks: Iterable[bytes] = (
-                response.iter_bytes() if encoded else response.iter_raw(STREAM_CHUNK_SIZE)
+            media_type, _ = (
+                parse_content_type(content_type, server=self.server) if content_type else ("", {})
+            )
+            chunks = http.iter_body(response, watch, url)
+            if not media_type.startswith("multipart/"):
+                body = PartBuffer(
+                    {"content-type": content_type} if content_type else {},
+                    max_bytes=limits.part_bytes,
+                    spool_bytes=limits.spool_bytes,
+                    check=check,
+                    server=self.server,
+                )
+                try:
+                    for chunk in chunks:
+                        body.add(chunk)
+                    part = body.finish()
+                except BaseException:
+                    body.discard()
+                    raise
+                yield part
+                return
+            parser = MultipartParser(
+                content_type,
+                server=self.server,
+                max_part_bytes=limits.part_bytes,
+                spool_bytes=limits.spool_bytes,
+                check_part=check,
             )
             try:
-                if not media_type.startswith("multipart/"):
-                    # A single-part answer (some servers, or one instance): the body is the part.
-                    body = b"".join(chunks)
-                    yield Part(headers={"content-type": content_type}, body=body)
-                    return
-                parser = MultipartParser(content_type)
                 for chunk in chunks:
                     yield from parser.feed(chunk)
-                parser.close()
-            except httpx.HTTPError as exc:
-                raise self._http.map_error(exc, url) from exc
+            except BaseException:
+                parser.abort()  # a spooled part's file goes now, not when collected
+                raise
+            parser.close()
 
-    def _iter_instances(self, url: str) -> Iterator[Dataset]:
-        """Datasets from one streamed request; a dropped connection is resumed by
-        asking again and skipping what was already delivered."""
+    def _dicom_check(self, url: str) -> PartCheck:
+        server = self.server
+        where = url.split("?", 1)[0]
+
+        def check(headers: Mapping[str, str], head: bytes) -> None:
+            if not looks_like_dicom(head):
+                raise _not_dicom(head, server=server, what=f"A part of the answer from {where}")
+
+        return check
+
+    def _iter_instances(self, url: str, *, stream: bool = True) -> Iterator[Dataset]:
+        """Datasets from one streamed request; a dropped or stalled connection is
+        resumed by asking again and skipping what was already delivered.
+
+        A `stream` (series, study) has no total deadline but must keep making progress;
+        otherwise (one instance) the request deadline applies.
+        """
         delivered: set[str] = set()
         attempt = 0
+        http = self._http
         while True:
             attempt += 1
             index = 0
+            watch = http.stream_watch() if stream else http.request_watch()
             try:
-                for part in self.iter_parts(url, ACCEPT_DICOM):
+                for part in self.iter_parts(url, ACCEPT_DICOM, watch=watch, dicom=True):
                     index += 1
                     ds = _parse_dataset(part, server=self.server, what=f"Part {index} of {url}")
                     uid = str(ds.get("SOPInstanceUID", "")) or f"#{index}"
@@ -359,15 +477,19 @@ class DicomWebClient:
                     yield ds
                 return
             except DicomWebError as exc:
-                cause = exc.__cause__
-                dropped = isinstance(cause, _RETRIABLE_TRANSPORT)
-                retry = self._http.retry
-                if not (dropped and retry.may_retry("GET", attempt)):
+                broken = isinstance(exc, TransportError) and not isinstance(exc, TlsError)
+                retry = http.retry
+                if not (broken and stream and retry.may_retry("GET", attempt)):
                     raise
                 wait = retry.delay(attempt)
                 if wait is None:
                     raise
-                log.info("%s: stream dropped after %d parts; resuming", self.server, len(delivered))
+                log.info(
+                    "%s: stream broke after %d parts (%s); resuming",
+                    self.server,
+                    len(delivered),
+                    exc.message,
+                )
                 retry.sleep(wait)
 
     def iter_series(self, study_uid: str, series_uid: str) -> Iterator[Dataset]:
@@ -380,11 +502,14 @@ class DicomWebClient:
         """A series' parts (Part 10, unparsed) as they stream in, for callers that parse
         instances themselves (the series loader keeps pixels in the received buffer).
 
-        Unlike `iter_series`, a dropped stream is not resumed here: the caller knows
-        which instances it already has.
+        Unlike `iter_series`, a dropped or stalled stream is not resumed here: the caller
+        knows which instances it already has. Like it, there is no total deadline, only
+        the progress rule (`Deadlines.progress_bytes` per `Deadlines.progress_window`).
         """
         yield from self.iter_parts(
-            f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}", ACCEPT_DICOM
+            f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}",
+            ACCEPT_DICOM,
+            watch=self._http.stream_watch(),
         )
 
     def iter_study(self, study_uid: str) -> Iterator[Dataset]:
@@ -392,7 +517,7 @@ class DicomWebClient:
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         url = f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
-        for ds in self._iter_instances(url):
+        for ds in self._iter_instances(url, stream=False):
             return ds
         raise ProtocolError(f"The server sent no instance for {sop_uid}.", server=self.server)
 
@@ -407,7 +532,7 @@ class DicomWebClient:
             f"{self.wado_rs_root}/studies/{study_uid}/series/{series_uid}"
             f"/instances/{sop_uid}/frames/{numbers}"
         )
-        parts = list(self.iter_parts(url, ACCEPT_FRAMES))
+        parts = list(self.iter_parts(url, ACCEPT_FRAMES, dicom=False))
         if len(parts) != len(frames):
             raise ProtocolError(
                 f"Asked for {len(frames)} frame(s) of {sop_uid}, got {len(parts)}.",
@@ -415,7 +540,10 @@ class DicomWebClient:
             )
         result = []
         for number, part in zip(frames, parts, strict=True):
-            media_type, params = parse_content_type(part.content_type or "application/octet-stream")
+            # Each part's own Content-Type (or the answer's `type`) names its syntax.
+            media_type, params = parse_content_type(
+                part.content_type or "application/octet-stream", server=self.server
+            )
             result.append(
                 Frame(
                     number=int(number),
@@ -434,6 +562,8 @@ class DicomWebClient:
             url,
             params=params,
             headers={"Accept": "image/jpeg"},  # Orthanc 1.10 answers 400 to a list with q-values
+            max_bytes=self.size_limits.image_bytes,
+            what=f"The {source} image",
         )
         media_type = sniff_media_type(response.content, response.headers.get("content-type", ""))
         if not media_type.startswith("image/"):
@@ -533,8 +663,14 @@ class DicomWebClient:
             params["transferSyntax"] = "*"
         if frame is not None:
             params["frameNumber"] = str(int(frame))
+        dicom = content_type == "application/dicom"
         response = self._http.request(
-            "GET", self.wado_uri_root, params=params, headers={"Accept": content_type}
+            "GET",
+            self.wado_uri_root,
+            params=params,
+            headers={"Accept": content_type},
+            max_bytes=self.size_limits.part_bytes if dicom else self.size_limits.image_bytes,
+            what="The WADO-URI object",
         )
         data = response.content
         media_type = sniff_media_type(data, response.headers.get("content-type", ""))
@@ -571,6 +707,10 @@ class DicomWebClient:
                 url,
                 headers={"Content-Type": content_type, "Accept": ACCEPT_DICOM_JSON},
                 content=body,
+                what="The store answer",
+                # Uploading a 32 MiB batch may take longer than a search: per-read
+                # timeouts only, no total deadline.
+                watch=Watch(),
             )
         except ServerError as exc:
             if exc.response is None or exc.status_code not in (409,):
@@ -580,12 +720,21 @@ class DicomWebClient:
             return StoreResult()
         try:
             attrs = msgspec.json.decode(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError, MemoryError) as exc:
             raise ProtocolError(
-                f"The store answer is not DICOM JSON ({exc}).", server=self.server
+                f"The store answer is not DICOM JSON ({_brief(exc)}).", server=self.server
             ) from exc
         if isinstance(attrs, list):
             attrs = attrs[0] if attrs else {}
         if not isinstance(attrs, dict):
             raise ProtocolError("The store answer is not a DICOM JSON object.", server=self.server)
-        return store_result_from_json(attrs)
+        return self._from_json(lambda: store_result_from_json(attrs), "store")
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception as a short phrase for a message (a RecursionError's text is long)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too large for memory"
+    return str(exc)[:200] or type(exc).__name__

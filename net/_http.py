@@ -1,9 +1,11 @@
 """The HTTP core under the DICOMweb client: one pooled `httpx.Client` per server.
 
 It owns what every request needs and no DICOMweb endpoint should repeat: https-only
-URLs, the verifying TLS context, timeouts and pool limits, retries of idempotent
-requests, redirects that drop credentials when they leave the server's origin, and
-the mapping of `httpx` failures and error statuses to `net.errors`.
+URLs, the verifying TLS context, timeouts and pool limits, a deadline per request
+(`net._body.Watch`), bodies read within a size limit and decoded incrementally,
+retries of idempotent requests within a time budget, redirects that drop credentials
+when they leave the server's origin, and the mapping of `httpx` failures and error
+statuses to `net.errors`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from urllib.parse import quote
 import httpx
 
 from ._backend import install as install_coalescing
+from ._backend import watched
+from ._body import ACCEPT_ENCODING, Watch, describe_size, make_decoder
 from ._config import ServerConfig, origin_of
 from ._errors import (
     AuthError,
@@ -30,6 +34,7 @@ from ._errors import (
     TlsError,
     TransportError,
 )
+from ._limits import DEFAULT_DEADLINES, DEFAULT_SIZE_LIMITS, Deadlines, SizeLimits
 from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._tls import classify_tls_error, make_ssl_context
 
@@ -71,7 +76,7 @@ def _server_message(response: httpx.Response) -> str:
     """The server's own short explanation of an error, if it gave one."""
     try:
         text = response.text
-    except (httpx.HTTPError, UnicodeDecodeError):
+    except (httpx.HTTPError, UnicodeDecodeError, LookupError):
         return ""
     text = text.strip()
     if not text:
@@ -79,7 +84,7 @@ def _server_message(response: httpx.Response) -> str:
     if text[:1] in "{[":
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested 10,000 deep is still not a message
             body = None
         if isinstance(body, Mapping):
             parts = [
@@ -103,11 +108,15 @@ class HttpSession:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        size_limits: SizeLimits = DEFAULT_SIZE_LIMITS,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.config = config
         self.server = config.name.strip() or origin_of(config.url)
         self.origin = origin_of(config.url)
         self.retry = retry
+        self.size_limits = size_limits
+        self.deadlines = deadlines
         self._auth = auth
         if not config.url.strip().lower().startswith("https://"):
             raise InsecureUrl(
@@ -129,7 +138,7 @@ class HttpSession:
             limits=limits,
             follow_redirects=False,  # done here, so credentials never follow to another origin
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=True,  # HTTPS_PROXY / NO_PROXY
         )
         if transport is None:
@@ -146,6 +155,19 @@ class HttpSession:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- deadlines --------------------------------------------------------------------
+
+    def request_watch(self) -> Watch:
+        """The deadline of a request that must be complete in `Deadlines.request`."""
+        return Watch(total=self.deadlines.request, clock=self.retry.clock)
+
+    def stream_watch(self) -> Watch:
+        """The progress rule of a long stream: no total deadline, but no stall either."""
+        d = self.deadlines
+        return Watch(
+            window=d.progress_window, window_bytes=d.progress_bytes, clock=self.retry.clock
+        )
+
     # -- requests ---------------------------------------------------------------------
 
     def request(
@@ -156,15 +178,40 @@ class HttpSession:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        max_bytes: int | None = None,
+        what: str = "The answer",
+        watch: Watch | None = None,
     ) -> httpx.Response:
-        """Send a request and read the whole answer; raise `DicomWebError` for failures."""
-        response = self._send(method, url, params=params, headers=headers, content=content)
+        """Send a request and read the whole answer; raise `DicomWebError` for failures.
+
+        The body may be at most `max_bytes` once decoded (default `SizeLimits.json_bytes`;
+        `what` names it in the error), and the request is bounded by `watch` (default:
+        the total deadline `Deadlines.request`).
+        """
+        watch = watch or self.request_watch()
+        limit = self.size_limits.json_bytes if max_bytes is None else max_bytes
+        response = self._send(
+            method, url, params=params, headers=headers, content=content, watch=watch
+        )
         try:
-            response.read()
-        except httpx.HTTPError as exc:
-            raise self._map_transport(exc, url) from exc
+            declared = _declared_length(response)
+            if declared is not None and declared > limit:
+                raise self._too_large(what, limit, response)
+            pieces: list[bytes] = []
+            size = 0
+            for piece in self.iter_body(response, watch, url):
+                size += len(piece)
+                if size > limit:
+                    raise self._too_large(what, limit, response)
+                pieces.append(piece)
+            try:
+                body = b"".join(pieces)
+            except MemoryError:
+                raise self._too_large(what, size, response) from None
         finally:
             response.close()
+        # What `Response.read()` would have stored: callers use `.content` and `.text`.
+        response._content = body
         return response
 
     @contextlib.contextmanager
@@ -175,17 +222,69 @@ class HttpSession:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        watch: Watch | None = None,
     ) -> Iterator[httpx.Response]:
-        """Send a request and hand over the open response for streaming its body."""
-        response = self._send(method, url, params=params, headers=headers, content=None)
+        """Send a request and hand over the open response; read it with `iter_body`."""
+        watch = watch or self.request_watch()
+        response = self._send(
+            method, url, params=params, headers=headers, content=None, watch=watch
+        )
         try:
             yield response
         finally:
             response.close()
 
-    def map_error(self, exc: httpx.HTTPError, url: str) -> DicomWebError:
-        """Map an `httpx` error raised while a streamed body is read."""
-        return self._map_transport(exc, url)
+    def iter_body(self, response: httpx.Response, watch: Watch, url: str) -> Iterator[bytes]:
+        """The decoded body in pieces as they arrive, within `watch`; errors mapped.
+
+        Pieces are what the network delivered (the coalescing backend makes them up to
+        256 KiB); a compressed body is decoded at most 1 MiB per piece.
+        """
+        if hasattr(response, "_content"):
+            # Read already: by an auth flow that needed the body, or a mock transport.
+            yield response.content
+            return
+        decoder = make_decoder(response.headers.get("content-encoding", ""), server=self.server)
+        raw = response.iter_raw()
+        clock = watch.clock
+        try:
+            while True:
+                with watched(watch):
+                    chunk = next(raw, None)
+                if chunk is None:
+                    break
+                watch.received(len(chunk))
+                if watch.expired():  # also without the coalescing backend (other transports)
+                    raise self._deadline_error(watch, url)
+                away = clock()
+                if decoder is None:
+                    yield chunk
+                else:
+                    yield from decoder.feed(chunk)
+                watch.paused(clock() - away)
+            if decoder is not None:
+                yield from decoder.flush()
+        except httpx.HTTPError as exc:
+            raise self._map_transport(exc, url, watch) from exc
+
+    def _too_large(self, what: str, limit: int, response: httpx.Response) -> ProtocolError:
+        return ProtocolError(
+            f"{what} is larger than {describe_size(limit)}, the most this viewer reads; "
+            "reading stopped.",
+            server=self.server,
+            hint="Narrow the request (e.g. a smaller search); if the answer is genuine, "
+            "ask for the limit to be raised.",
+            request=response.request,
+            response=response,
+        )
+
+    def _deadline_error(self, watch: Watch, url: str) -> TransportError:
+        host = httpx.URL(url).host
+        return TransportError(
+            f"The request to {host} {watch.describe()}.",
+            server=self.server,
+            hint="The server or the network is too slow right now: try again later.",
+        )
 
     def _send(
         self,
@@ -195,6 +294,7 @@ class HttpSession:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         content: bytes | None,
+        watch: Watch,
     ) -> httpx.Response:
         if not url.lower().startswith("https://"):
             raise InsecureUrl(f"Refusing plain-http URL {url}.", server=self.server)
@@ -203,19 +303,22 @@ class HttpSession:
         # Logs name the endpoint, never the query (patient names, tokens in links).
         where = url.split("?", 1)[0]
         attempt = 0
+        retry = self.retry
+        first_try = retry.clock()
         while True:
             attempt += 1
             request = self._client.build_request(method, url, headers=headers, content=content)
             started = time.perf_counter()
             try:
-                response = self._send_following_redirects(request)
+                with watched(watch):
+                    response = self._send_following_redirects(request)
             except httpx.HTTPError as exc:
-                mapped = self._map_transport(exc, url)
+                mapped = self._map_transport(exc, url, watch)
                 retriable = isinstance(exc, _RETRIABLE_TRANSPORT) and not isinstance(
                     mapped, TlsError
                 )
-                if retriable and self.retry.may_retry(method, attempt):
-                    wait = self.retry.delay(attempt)
+                if retriable and retry.may_retry(method, attempt):
+                    wait = self._retry_wait(attempt, None, first_try, watch)
                     if wait is not None:
                         log.info(
                             "%s %s: %s; retry %d in %.2fs",
@@ -225,7 +328,8 @@ class HttpSession:
                             attempt,
                             wait,
                         )
-                        self.retry.sleep(wait)
+                        retry.sleep(wait)
+                        watch.paused(wait)
                         continue
                 raise mapped from exc
             log.debug(
@@ -236,40 +340,74 @@ class HttpSession:
                 (time.perf_counter() - started) * 1000,
             )
             status = response.status_code
-            if status in self.retry.statuses and self.retry.may_retry(method, attempt):
-                wait = self.retry.delay(attempt, response.headers.get("Retry-After"))
+            if status in retry.statuses and retry.may_retry(method, attempt):
+                wait = self._retry_wait(
+                    attempt, response.headers.get("Retry-After"), first_try, watch
+                )
                 if wait is not None:
                     response.close()
                     log.info(
                         "%s %s: HTTP %d; retry %d in %.2fs", method, where, status, attempt, wait
                     )
-                    self.retry.sleep(wait)
+                    retry.sleep(wait)
+                    watch.paused(wait)
                     continue
             if status >= 400:
-                try:
-                    response.read()
-                except httpx.HTTPError:
-                    pass
-                finally:
-                    response.close()
+                self._read_error_body(response, watch, url)
                 raise self._map_status(response)
             return response
+
+    def _retry_wait(
+        self, attempt: int, retry_after: str | None, first_try: float, watch: Watch
+    ) -> float | None:
+        """How long to wait before the next attempt; None when the budget is spent: the
+        policy's total retry time, and the request's own deadline."""
+        wait = self.retry.delay(attempt, retry_after)
+        if wait is None:
+            return None
+        if self.retry.clock() - first_try + wait > self.retry.max_retry_time:
+            return None
+        if watch.total_at is not None and self.retry.clock() + wait >= watch.total_at:
+            return None
+        return wait
+
+    def _read_error_body(self, response: httpx.Response, watch: Watch, url: str) -> None:
+        """Keep the start of an error answer for its message; never more than
+        `SizeLimits.error_bytes`, never an error of its own."""
+        limit = self.size_limits.error_bytes
+        pieces: list[bytes] = []
+        size = 0
+        try:
+            for piece in self.iter_body(response, watch, url):
+                pieces.append(piece[: limit - size])
+                size += len(pieces[-1])
+                if size >= limit:
+                    break
+        except DicomWebError:
+            pass  # the status says enough
+        finally:
+            response.close()
+        response._content = b"".join(pieces)
 
     def _send_following_redirects(self, request: httpx.Request) -> httpx.Response:
         auth: httpx.Auth | None = self._auth
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._client.send(request, auth=auth, stream=True)
+            try:
+                response = self._client.send(request, auth=auth, stream=True)
+            except httpx.RemoteProtocolError as exc:
+                # httpx reads every Location, even when it follows none itself.
+                if "location header" not in str(exc).lower():
+                    raise
+                raise ProtocolError(
+                    "The server redirected to an invalid address.",
+                    server=self.server,
+                    hint="Check the Server URL, or ask the administrator to fix the redirect.",
+                ) from None
             if not response.is_redirect:
                 return response
-            target = request.url.join(response.headers["Location"])
+            location = response.headers["Location"]
             response.close()
-            if target.scheme != "https":
-                raise InsecureUrl(
-                    f"The server redirected to a plain-http address ({target.copy_with(query=None)}); "
-                    "refused.",
-                    server=self.server,
-                    hint="Ask the administrator to redirect to https, or use the final https URL.",
-                )
+            target = self._redirect_target(request.url, location)
             headers = httpx.Headers(request.headers)
             headers.pop("host", None)
             if origin_of(str(target)) != self.origin:
@@ -288,11 +426,53 @@ class HttpSession:
             hint="Check the Server URL; the server may be redirecting in a loop.",
         )
 
+    def _redirect_target(self, base: httpx.URL, location: str) -> httpx.URL:
+        """Where a redirect leads, refused unless it is a usable https address."""
+        try:
+            target = base.join(location)
+            port = target.port
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ProtocolError(
+                f"The server redirected to an invalid address ({exc}).",
+                server=self.server,
+                hint="Check the Server URL, or ask the administrator to fix the redirect.",
+            ) from None
+        if target.scheme != "https":
+            raise InsecureUrl(
+                f"The server redirected to a plain-http address ({target.copy_with(query=None)}); "
+                "refused.",
+                server=self.server,
+                hint="Ask the administrator to redirect to https, or use the final https URL.",
+            )
+        if target.userinfo:
+            # A user name and password in the address would be sent to wherever it names.
+            raise InsecureUrl(
+                "The server redirected to an address that carries a user name or password; "
+                "refused.",
+                server=self.server,
+                hint="Ask the administrator to fix the redirect; credentials never belong in a URL.",
+            )
+        if (port is not None and not 0 < port < 65536) or not target.host:
+            raise ProtocolError(
+                f"The server redirected to an invalid address (host {target.host!r}, port {port}).",
+                server=self.server,
+                hint="Check the Server URL, or ask the administrator to fix the redirect.",
+            )
+        return target
+
     # -- error mapping ----------------------------------------------------------------
 
-    def _map_transport(self, exc: BaseException, url: str) -> DicomWebError:
+    def map_error(self, exc: httpx.HTTPError, url: str) -> DicomWebError:
+        """Map an `httpx` error raised outside this session's own reads."""
+        return self._map_transport(exc, url)
+
+    def _map_transport(
+        self, exc: BaseException, url: str, watch: Watch | None = None
+    ) -> DicomWebError:
         if isinstance(exc, DicomWebError):
             return exc
+        if watch is not None and isinstance(exc, httpx.TimeoutException) and watch.expired():
+            return self._deadline_error(watch, url)
         host = httpx.URL(url).host
         tls = classify_tls_error(exc, url, server=self.server)
         if tls is not None and isinstance(exc, httpx.ConnectError):
@@ -368,3 +548,11 @@ class HttpSession:
             hint="The server may not support this DICOMweb feature; check the server settings.",
             **kwargs,
         )
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    """The Content-Length of an identity body, when the server announced one."""
+    if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+        return None
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None

@@ -4,7 +4,11 @@
 (RFC 2046 §5.1, RFC 2387, DICOM PS3.18 §8.7) while it streams in, copying each body byte
 once: a chunk is searched where it lies and a part's body is a single `bytes.join` of
 views into the chunks it spans; only the few bytes around a chunk border pass through a
-small carry buffer. `parse_content_type` reads Content-Type headers, including DICOMweb's
+small carry buffer. A part is bounded: by its own Content-Length when it announces one
+and by the parser's `max_part_bytes`; a part larger than `spool_bytes` goes to a
+temporary file while it arrives, and a `check_part` hook sees each part's first bytes
+(the client rejects a part that is not DICOM there, not after megabytes of it).
+`parse_content_type` reads Content-Type headers, including DICOMweb's
 ``type="application/octet-stream; transfer-syntax=..."`` with its quoted ``;``, and
 `encode_multipart` builds STOW-RS request bodies. Malformed input raises `ProtocolError`.
 """
@@ -13,16 +17,21 @@ from __future__ import annotations
 
 import bisect
 import io
+import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Final
 
 from ._errors import ProtocolError
+from ._limits import DEFAULT_SIZE_LIMITS
 
 __all__ = [
+    "SNIFF_BYTES",
     "MultipartParser",
     "Part",
+    "PartBuffer",
     "encode_multipart",
     "iter_parts",
     "parse_content_type",
@@ -38,6 +47,8 @@ MAX_HEADER_BLOCK: Final = 64 * 1024
 MAX_PREAMBLE: Final = 64 * 1024
 #: Transport padding (whitespace after a boundary, RFC 2046 §5.1.1) we wait for.
 MAX_TRANSPORT_PADDING: Final = 1024
+#: How much of a part's body `check_part` sees: a Part 10 preamble and ``DICM``.
+SNIFF_BYTES: Final = 132
 #: Bytes of a new chunk copied into the carry buffer to settle what straddles the border
 #: with the previous chunk: enough for a delimiter line and a usual header block.
 _JUNCTION: Final = 1024
@@ -80,18 +91,33 @@ class Part:
     DICOM reader copies each byte of the pixel data once instead of twice.
     """
 
-    __slots__ = ("_body", "_pieces", "headers")
+    __slots__ = ("_body", "_default_type", "_pieces", "_spool", "headers")
 
     def __init__(
-        self, headers: dict[str, str], body: bytes = b"", *, pieces: Sequence[Piece] | None = None
+        self,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        pieces: Sequence[Piece] | None = None,
+        spool: IO[bytes] | None = None,
+        default_type: str = "",
     ) -> None:
         self.headers = headers
         self._pieces: tuple[Piece, ...] | None = tuple(pieces) if pieces is not None else None
-        self._body: bytes | None = None if pieces is not None else body
+        #: A large part's body, in a temporary file (deleted when the part is).
+        self._spool = spool
+        self._body: bytes | None = None if pieces is not None or spool is not None else body
+        self._default_type = default_type
 
     @property
     def body(self) -> bytes:
         if self._body is None:
+            if self._spool is not None:
+                self._spool.seek(0)
+                self._body = self._spool.read()
+                self._spool.close()
+                self._spool = None
+                return self._body
             pieces = self._pieces or ()
             self._body = (
                 pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
@@ -102,21 +128,26 @@ class Part:
     def __len__(self) -> int:
         if self._body is not None:
             return len(self._body)
+        if self._spool is not None:
+            return self._spool.seek(0, io.SEEK_END)
         return sum(len(p) for p in self._pieces or ())
 
-    def open(self) -> PartReader:
-        """A read-only, seekable file over the body."""
+    def open(self) -> IO[bytes]:
+        """A read-only, seekable file over the body (one reader at a time)."""
+        if self._spool is not None:
+            # Its own file object (closing it leaves the part intact); the offset is
+            # shared with the spool, which `body` and `__len__` seek anyway.
+            self._spool.seek(0)
+            return open(os.dup(self._spool.fileno()), "rb")
         if self._body is not None:
-            return PartReader((self._body,))
-        return PartReader(self._pieces or ())
+            return PartReader((self._body,))  # type: ignore[return-value]
+        return PartReader(self._pieces or ())  # type: ignore[return-value]
 
     @property
     def content_type(self) -> str:
-        """The part's Content-Type, or ``""`` when it has none.
-
-        Then the ``type`` parameter of the multipart Content-Type applies (RFC 2387 §3.1).
-        """
-        return self.headers.get("content-type", "")
+        """The part's Content-Type; for a part without one, the multipart answer's
+        ``type`` parameter (RFC 2387 §3.1), or ``""`` when neither says."""
+        return self.headers.get("content-type", "") or self._default_type
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Part):
@@ -202,6 +233,132 @@ class PartReader(io.RawIOBase):
         return written
 
 
+PartCheck = Callable[[Mapping[str, str], bytes], None]
+
+
+class PartBuffer:
+    """One part's body while it arrives: bounded, spooled when large, checked early.
+
+    The body may not exceed its announced Content-Length nor `max_bytes`; past
+    `spool_bytes` it moves to a temporary file; `check(headers, first_bytes)` runs as
+    soon as `SNIFF_BYTES` have arrived (or at the end of a shorter part) and may raise.
+    """
+
+    __slots__ = (
+        "_announced", "_check", "_checked", "_limit", "_max", "_pieces", "_server", "_size",
+        "_spool", "_spool_bytes", "headers",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        *,
+        max_bytes: int = DEFAULT_SIZE_LIMITS.part_bytes,
+        spool_bytes: int = DEFAULT_SIZE_LIMITS.spool_bytes,
+        check: PartCheck | None = None,
+        server: str = "",
+    ) -> None:
+        self.headers = headers
+        self._server = server
+        self._max = max_bytes
+        self._spool_bytes = spool_bytes
+        self._check = check
+        self._checked = check is None
+        self._pieces: list[Piece] = []
+        self._spool: IO[bytes] | None = None
+        self._size = 0
+        announced = headers.get("content-length", "").strip()
+        self._announced: int | None = None
+        if announced:
+            if not announced.isdigit():
+                raise ProtocolError(
+                    f"A multipart part has an unreadable Content-Length {announced[:40]!r}.",
+                    server=server,
+                    hint=_HINT,
+                )
+            self._announced = int(announced)
+            if self._announced > max_bytes:
+                raise self._too_large(self._announced)
+        self._limit = max_bytes if self._announced is None else self._announced
+
+    def add(self, piece: Piece) -> None:
+        size = self._size + len(piece)
+        if size > self._limit:
+            if self._announced is not None and size <= self._max:
+                raise ProtocolError(
+                    f"A multipart part is longer than its Content-Length ({self._announced} bytes).",
+                    server=self._server,
+                    hint=_HINT,
+                )
+            raise self._too_large(size)
+        if self._spool is not None:
+            self._spool.write(piece)
+        else:
+            self._pieces.append(piece)
+            if size > self._spool_bytes:
+                self._spill()
+        self._size = size
+        if not self._checked and size >= SNIFF_BYTES:
+            self._run_check()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def finish(self, default_type: str = "") -> Part:
+        """The complete part (the buffer is empty afterwards)."""
+        if not self._checked:
+            self._run_check()
+        if self._announced is not None and self._size != self._announced:
+            raise ProtocolError(
+                f"A multipart part is shorter than its Content-Length "
+                f"({self._size} of {self._announced} bytes).",
+                server=self._server,
+                hint="The answer was probably cut off; try again.",
+            )
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            part = Part(self.headers, spool=spool, default_type=default_type)
+        else:
+            part = Part(self.headers, pieces=self._pieces, default_type=default_type)
+        self._pieces = []
+        return part
+
+    def discard(self) -> None:
+        self._pieces = []
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _spill(self) -> None:
+        spool = tempfile.TemporaryFile(prefix="zhiva-part-")  # noqa: SIM115 - kept open
+        for piece in self._pieces:
+            spool.write(piece)
+        self._pieces = []
+        self._spool = spool
+
+    def _run_check(self) -> None:
+        self._checked = True
+        assert self._check is not None
+        head = bytearray()
+        for piece in self._pieces:
+            head += piece[: SNIFF_BYTES - len(head)]
+            if len(head) >= SNIFF_BYTES:
+                break
+        self._check(self.headers, bytes(head))
+
+    def _too_large(self, size: int) -> ProtocolError:
+        from ._body import describe_size
+
+        return ProtocolError(
+            f"A part of the answer is larger than {describe_size(self._max)} "
+            f"({size} bytes or more), the most this viewer reads for one instance; "
+            "reading stopped.",
+            server=self._server,
+            hint="If the server really holds instances this large (e.g. whole-slide images), "
+            "raise the part limit; otherwise report the server's answer to its administrator.",
+        )
+
+
 def parse_content_type(value: str, *, server: str = "") -> tuple[str, dict[str, str]]:
     """Split a Content-Type value into its lower-cased media type and its parameters.
 
@@ -272,7 +429,15 @@ class MultipartParser:
     is unusable.
     """
 
-    def __init__(self, content_type: str, *, server: str = "") -> None:
+    def __init__(
+        self,
+        content_type: str,
+        *,
+        server: str = "",
+        max_part_bytes: int = DEFAULT_SIZE_LIMITS.part_bytes,
+        spool_bytes: int = DEFAULT_SIZE_LIMITS.spool_bytes,
+        check_part: PartCheck | None = None,
+    ) -> None:
         media_type, params = parse_content_type(content_type, server=server)
         if not media_type.startswith("multipart/"):
             raise ProtocolError(
@@ -305,7 +470,17 @@ class MultipartParser:
         self._preamble_length = 0
         self._first_line_checked = False
         self._headers: dict[str, str] = {}
-        self._pieces: list[bytes | memoryview] = []
+        self._max_part_bytes = max_part_bytes
+        self._spool_bytes = spool_bytes
+        self._check_part = check_part
+        self._part: PartBuffer | None = None
+        #: For parts without a Content-Type: the root's ``type``, and a top-level
+        #: ``transfer-syntax`` that a server wrote beside an unquoted ``type``.
+        default_type = params.get("type", "")
+        syntax = params.get("transfer-syntax", "")
+        if default_type and syntax and "transfer-syntax" not in default_type.lower():
+            default_type = f"{default_type}; transfer-syntax={syntax}"
+        self.default_type: Final = default_type
 
     def feed(self, chunk: bytes) -> list[Part]:
         """Parse the next chunk; returns the parts it completed, in order."""
@@ -336,11 +511,17 @@ class MultipartParser:
         carry += memoryview(data)[stop:]
         return parts
 
+    def abort(self) -> None:
+        """Drop what is buffered (the reading stopped early); the parser is unusable."""
+        self._carry.clear()
+        if self._part is not None:
+            self._part.discard()
+            self._part = None
+
     def close(self) -> None:
         """Check that the body ended with the close delimiter (``--boundary--``)."""
         state = self._state
-        self._carry.clear()
-        self._pieces = []
+        self.abort()
         if state == _EPILOGUE:
             return
         if state == _PREAMBLE:
@@ -383,7 +564,9 @@ class MultipartParser:
                         self._add_piece(data, pos, s)
                     if kind == _NEED_MORE:
                         return s
-                    parts.append(Part(self._headers, pieces=self._take_pieces()))
+                    assert self._part is not None
+                    parts.append(self._part.finish(self.default_type))
+                    self._part = None
                     self._headers = {}
                     pos = after
                     self._state = _EPILOGUE if kind == _CLOSE else _HEADERS
@@ -397,7 +580,7 @@ class MultipartParser:
                         return pos
                     if first == _LF or data[pos + 1] == _LF:
                         pos += 1 if first == _LF else 2
-                        self._state = _BODY
+                        self._begin_part()
                         continue
                 match = _BLANK_LINE.search(data, pos + self._skip, pos + MAX_HEADER_BLOCK)
                 if match is None:
@@ -408,7 +591,7 @@ class MultipartParser:
                 self._first_line_checked = False
                 self._headers = self._parse_headers(data[pos : match.start()])
                 pos = match.end()
-                self._state = _BODY
+                self._begin_part()
             elif state == _PREAMBLE:
                 start = pos + self._skip
                 self._skip = 0
@@ -462,19 +645,25 @@ class MultipartParser:
                 return _DELIMITER, j + 2
         return _NOT_DELIMITER, i
 
+    def _begin_part(self) -> None:
+        self._state = _BODY
+        self._part = PartBuffer(
+            self._headers,
+            max_bytes=self._max_part_bytes,
+            spool_bytes=self._spool_bytes,
+            check=self._check_part,
+            server=self._server,
+        )
+
     def _add_piece(self, data: bytes | bytearray, start: int, stop: int) -> None:
+        assert self._part is not None
         if type(data) is bytes:
             # A view: the body is copied once, when the part is joined.
-            self._pieces.append(memoryview(data)[start:stop])
+            self._part.add(memoryview(data)[start:stop])
         else:
             # The carry buffer changes under a view; copy (it holds few bytes).
             with memoryview(data) as view:
-                self._pieces.append(view[start:stop].tobytes())
-
-    def _take_pieces(self) -> list[Piece]:
-        pieces = self._pieces
-        self._pieces = []
-        return pieces
+                self._part.add(view[start:stop].tobytes())
 
     def _count_preamble(self, length: int) -> None:
         self._preamble_length += length
@@ -529,9 +718,14 @@ class MultipartParser:
         return headers
 
 
-def iter_parts(chunks: Iterable[bytes], content_type: str, *, server: str = "") -> Iterator[Part]:
-    """Parts of a multipart body given as chunks, each as soon as it is complete."""
-    parser = MultipartParser(content_type, server=server)
+def iter_parts(
+    chunks: Iterable[bytes], content_type: str, *, server: str = "", **bounds: Any
+) -> Iterator[Part]:
+    """Parts of a multipart body given as chunks, each as soon as it is complete.
+
+    `bounds` are `MultipartParser`'s ``max_part_bytes``, ``spool_bytes`` and ``check_part``.
+    """
+    parser = MultipartParser(content_type, server=server, **bounds)
     for chunk in chunks:
         yield from parser.feed(chunk)
     parser.close()

@@ -1,8 +1,9 @@
 """When to try an idempotent request again, and how long to wait first.
 
 Exponential backoff with full jitter (so many clients that failed together do not
-come back together), `Retry-After` honoured when the server sends it, and never a
-retry for a method that is not idempotent (a STOW POST sent twice stores twice).
+come back together), `Retry-After` honoured when the server sends it (up to a cap), a
+bound on the total time one request spends retrying, and never a retry for a method
+that is not idempotent (a STOW POST sent twice stores twice).
 """
 
 from __future__ import annotations
@@ -28,18 +29,23 @@ def _no_jitter(low: float, high: float) -> float:  # pragma: no cover - used by 
 class RetryPolicy:
     """How often and how patiently to retry.
 
-    `sleep` and `jitter` are injectable so tests can record the delays instead of
-    waiting them out.
+    `sleep`, `jitter` and `clock` are injectable so tests can record the delays
+    instead of waiting them out.
     """
 
     max_attempts: int = 4
     backoff_base: float = 0.25
     backoff_max: float = 8.0
-    #: A Retry-After longer than this is not waited for: the error is reported instead.
-    retry_after_max: float = 60.0
+    #: A Retry-After is waited for at most this long (``Retry-After: 59`` three times
+    #: would otherwise block one request for three minutes).
+    retry_after_max: float = 10.0
+    #: The most time one request spends retrying (its attempts and waits); a wait that
+    #: would go past it is not started, and a Retry-After longer than it means give up.
+    max_retry_time: float = 30.0
     statuses: frozenset[int] = RETRY_STATUSES
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     jitter: Callable[[float, float], float] = field(default=random.uniform, compare=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def may_retry(self, method: str, attempt: int) -> bool:
         """Whether attempt number `attempt` (1-based, just failed) may be followed by another."""
@@ -48,13 +54,14 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None = None) -> float | None:
         """Seconds to wait after failed attempt `attempt`; None means give up now.
 
-        A server's Retry-After (seconds or an HTTP date) wins over the backoff, unless it
-        asks for more than `retry_after_max`.
+        A server's Retry-After (seconds or an HTTP date) wins over the backoff, capped at
+        `retry_after_max`; one longer than the whole `max_retry_time` means the server is
+        not coming back soon: give up now and say so.
         """
         if retry_after is not None:
             wait = parse_retry_after(retry_after)
             if wait is not None:
-                return wait if wait <= self.retry_after_max else None
+                return min(wait, self.retry_after_max) if wait <= self.max_retry_time else None
         cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
         return self.jitter(0.0, cap)
 

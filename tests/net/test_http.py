@@ -27,6 +27,7 @@ from net import (
     TransportError,
     UntrustedCertificate,
 )
+from net._limits import Deadlines
 from net._retry import parse_retry_after
 from net._tls import classify_tls_error
 
@@ -35,11 +36,23 @@ CONFIG = ServerConfig(name="Test", url="https://pacs.example.org/dicom-web")
 
 
 class Recorder:
+    """Records the waits; its clock moves only by them (no real time passes)."""
+
     def __init__(self) -> None:
         self.sleeps: list[float] = []
+        self.now = 1000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
     def policy(self, **kw: object) -> RetryPolicy:
-        return RetryPolicy(sleep=self.sleeps.append, jitter=lambda lo, hi: hi, **kw)  # type: ignore[arg-type]
+        return RetryPolicy(
+            sleep=self.sleep,
+            jitter=lambda lo, hi: hi,
+            clock=lambda: self.now,
+            **kw,  # type: ignore[arg-type]
+        )
 
 
 def client(
@@ -98,6 +111,44 @@ def test_too_long_retry_after_gives_up_with_the_error() -> None:
         c.search_studies()
     assert rec.sleeps == []
     assert info.value.status_code == 503
+
+
+def test_retry_after_is_capped() -> None:
+    rec = Recorder()
+    responses = iter([httpx.Response(503, headers={"Retry-After": "25"}), json_response()])
+    with client(lambda r: next(responses), retry=rec.policy()) as c:
+        c.search_studies()
+    assert rec.sleeps == [10.0]  # not 25: RetryPolicy.retry_after_max
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "budget", "deadline", "sleeps"),
+    [
+        # Retry-After: 9 three times would be 27 s; the retry budget of 20 s stops it.
+        ("9", 20.0, 1000.0, [9.0, 9.0]),
+        # A third wait of 4 s would end past the request's 10 s deadline.
+        ("4", 1000.0, 10.0, [4.0, 4.0]),
+    ],
+)
+def test_time_spent_retrying_one_request_is_bounded(
+    retry_after: str, budget: float, deadline: float, sleeps: list[float]
+) -> None:
+    rec = Recorder()
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503, headers={"Retry-After": retry_after})
+
+    c = DicomWebClient(
+        CONFIG,
+        transport=httpx.MockTransport(handler),
+        retry=rec.policy(max_retry_time=budget, max_attempts=10),
+        deadlines=Deadlines(request=deadline),
+    )
+    with c, pytest.raises(ServerError):
+        c.search_studies()
+    assert rec.sleeps == sleeps and len(calls) == len(sleeps) + 1
 
 
 def test_gives_up_after_max_attempts() -> None:
@@ -287,6 +338,73 @@ def test_credentials_follow_a_same_origin_redirect() -> None:
     with client(handler, auth=httpx.BasicAuth("zhiva", "s3cret")) as c:
         c.search_studies()
     assert len(seen) == 2 and "authorization" in seen[1].headers
+
+
+def test_redirect_to_an_impossible_port_is_a_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "https://pacs.example.org:99999/x"})
+
+    with client(handler) as c, pytest.raises(ProtocolError) as info:
+        c.search_studies()
+    assert "redirected to an invalid address" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "location", ["https://[::1/x", "https://pacs.example.org:abc/", "https://pacs.example.org:0/x"]
+)
+def test_redirect_to_an_unreadable_address_is_a_protocol_error(location: str) -> None:
+    with client(lambda r: httpx.Response(302, headers={"Location": location})) as c:
+        with pytest.raises(ProtocolError, match="redirected to an invalid address"):
+            c.search_studies()
+
+
+def test_redirect_carrying_credentials_in_its_address_is_refused() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(302, headers={"Location": "https://user:pass@evil.example.com/x"})
+
+    with client(handler) as c, pytest.raises(InsecureUrl) as info:
+        c.search_studies()
+    assert "user name or password" in info.value.message and len(seen) == 1
+
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_json_is_a_protocol_error_everywhere() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "nested-error" in request.url.path:
+            return httpx.Response(400, content=NESTED)
+        return json_response(NESTED)
+
+    with client(handler) as c:
+        with pytest.raises(ProtocolError, match="nested too deeply"):
+            c.search_studies()
+        with pytest.raises(ProtocolError, match="nested too deeply"):
+            c.series_metadata("1", "2")
+    error_config = ServerConfig(name="Test", url="https://pacs.example.org/nested-error")
+    with client(handler, config=error_config) as c, pytest.raises(ServerError) as info:
+        c.search_studies()
+    assert "HTTP 400" in info.value.message
+
+
+def test_memory_error_while_decoding_is_a_protocol_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def exhausted(*args: object, **kwargs: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr("net._client.msgspec.json.decode", exhausted)
+    with client(lambda r: json_response(b"[{}]")) as c:
+        with pytest.raises(ProtocolError, match="too large for memory"):
+            c.search_studies()
+
+
+def test_values_no_dicom_json_holds_are_a_protocol_error() -> None:
+    digits = b"9" * 5000  # str() of an int this long raises ValueError
+    body = b'[{"0020000D": {"vr": "UI", "Value": [' + digits + b"]}}]"
+    with client(lambda r: json_response(body)) as c, pytest.raises(ProtocolError):
+        c.search_studies()
 
 
 def test_secrets_do_not_appear_in_error_text() -> None:

@@ -119,6 +119,7 @@ def test_public_surface_is_pinned() -> None:
     # Changing the public API of net/ must be a deliberate act: update this list too.
     expected = """
         DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY SECRET_FIELDS SERVER_FIELDS AuthError AuthType
+        DEFAULT_DEADLINES DEFAULT_SIZE_LIMITS Deadlines SizeLimits
         CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Frame
         HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField

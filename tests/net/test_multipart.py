@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from unittest import mock
@@ -575,3 +576,118 @@ def test_part_reader_reads_like_a_file_over_the_joined_pieces(
         else:
             assert reader.seek(n) == reference.seek(n)
         assert reader.tell() == reference.tell()
+
+
+# -- bounds: part size, Content-Length, spooling, the first-bytes check ---------------
+
+
+def test_a_part_larger_than_the_limit_is_refused_while_it_arrives() -> None:
+    parser = MultipartParser(CT, max_part_bytes=1000)
+    parser.feed(b"--b0undary\r\n\r\n" + b"x" * 1000)  # exactly the limit: fine
+    # (The last bytes of a chunk wait for the next: they may start a delimiter.)
+    with pytest.raises(ProtocolError, match="larger than 1000 bytes"):
+        parser.feed(b"x" * 100)
+
+
+def test_a_part_is_held_to_its_content_length() -> None:
+    def body(length: int, size: int) -> bytes:
+        head = f"--b0undary\r\nContent-Length: {length}\r\n\r\n".encode()
+        return head + b"x" * size + b"\r\n--b0undary--\r\n"
+
+    assert parse([body(10, 10)])[0].body == b"x" * 10
+    with pytest.raises(ProtocolError, match="shorter than its Content-Length"):
+        parse([body(10, 9)])
+    with pytest.raises(ProtocolError, match="longer than its Content-Length"):
+        parse([body(10, 11)])
+    with pytest.raises(ProtocolError, match="larger than 2 GiB"):
+        parse([body(3 * 1024**3, 1)])
+    with pytest.raises(ProtocolError, match="unreadable Content-Length"):
+        parse([b"--b0undary\r\nContent-Length: -1\r\n\r\nx\r\n--b0undary--"])
+
+
+@pytest.mark.parametrize("chunk", [1, 100, 10**6])
+def test_a_large_part_goes_to_a_temporary_file_and_reads_back_whole(chunk: int) -> None:
+    payload = bytes(range(256)) * 40  # 10 KiB, spooled past 1 KiB
+    data = b"--b0undary\r\n\r\n" + payload + b"\r\n--b0undary\r\n\r\nsmall\r\n--b0undary--"
+    parts = list(
+        iter_parts(split_at(data, list(range(chunk, len(data), chunk))), CT, spool_bytes=1024)
+    )
+    assert [len(p) for p in parts] == [len(payload), 5]
+    with parts[0].open() as f:
+        assert f.read(4) == payload[:4]
+        f.seek(-4, io.SEEK_END)
+        assert f.read() == payload[-4:]
+    assert parts[0].body == payload and parts[1].body == b"small"
+
+
+def test_the_check_sees_the_first_bytes_of_each_part_before_the_rest_arrives() -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def check(headers: object, head: bytes) -> None:
+        seen.append((dict(headers).get("content-type", ""), head))  # type: ignore[call-overload]
+        if head.startswith(b"bad"):
+            raise ProtocolError("not good")
+
+    parser = MultipartParser(CT, check_part=check)
+    assert parser.feed(b"--b0undary\r\nContent-Type: a/b\r\n\r\ngood" + b"." * 200) == []
+    assert seen == [("a/b", b"good" + b"." * 128)]  # SNIFF_BYTES, before the part is complete
+    parser.feed(b"\r\n--b0undary\r\n\r\nshort\r\n--b0undary\r\n\r\n")
+    assert seen[1] == ("", b"short")  # a short part is checked when it ends
+    with pytest.raises(ProtocolError, match="not good"):
+        parser.feed(b"bad" * 100)
+
+
+# -- shapes real servers send (DESIGN.md §8) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        'multipart/related; type="application/dicom"; boundary="b0undary"',
+        "multipart/related; type=application/dicom; boundary=b0undary",
+        'multipart/related; boundary=b0undary; type="application/dicom"',
+        'Multipart/Related;Type=application/dicom;Boundary="b0undary"',
+    ],
+)
+def test_quoted_and_unquoted_type_and_boundary(content_type: str) -> None:
+    assert parse([SIMPLE], content_type) == SIMPLE_PARTS
+    assert MultipartParser(content_type).default_type == "application/dicom"
+
+
+def test_parts_without_headers_take_the_answers_type_and_its_transfer_syntax() -> None:
+    data = b"--b0undary\r\n\r\nframe one\r\n--b0undary\r\n\r\nframe two\r\n--b0undary--"
+    parts = parse([data], FRAMES_CT)
+    assert [p.body for p in parts] == [b"frame one", b"frame two"]
+    assert all(p.headers == {} for p in parts)
+    assert parse_content_type(parts[0].content_type)[1]["transfer-syntax"] == "1.2.840.10008.1.2.1"
+    # An unquoted type with the syntax as a parameter of its own beside it.
+    unquoted = "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90; boundary=b0undary"
+    (first, _) = parse([data], unquoted)
+    assert parse_content_type(first.content_type) == (
+        "application/octet-stream",
+        {"transfer-syntax": "1.2.840.10008.1.2.4.90"},
+    )
+
+
+def test_each_part_keeps_its_own_content_type() -> None:
+    data = (
+        b"--b0undary\r\nContent-Type: image/jp2\r\n\r\nJ2K\r\n"
+        b"--b0undary\r\nContent-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\nRAW\r\n"
+        b"--b0undary--"
+    )
+    parts = parse([data], FRAMES_CT)
+    assert [parse_content_type(p.content_type)[0] for p in parts] == [
+        "image/jp2",
+        "application/octet-stream",
+    ]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=300), max_size=8), st.sampled_from([CT, FRAMES_CT]))
+def test_garbage_raises_only_protocol_errors(chunks: list[bytes], content_type: str) -> None:
+    def check(headers: object, head: bytes) -> None:
+        if head[:1] == b"!":
+            raise ProtocolError("refused")
+
+    with contextlib.suppress(ProtocolError):
+        list(iter_parts(chunks, content_type, max_part_bytes=500, spool_bytes=64, check_part=check))
