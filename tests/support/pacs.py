@@ -563,6 +563,20 @@ http {{
 {locations}
     }}
 
+    # The same PACS as nginx ships it: default proxy buffers (one 4 KiB page) with
+    # proxy_buffering off, the usual streaming setup. Every TLS record is then 4 KiB:
+    # the client's cost per record shows here (DESIGN.md §7, bench/retrieve.py).
+    server {{
+        listen 127.0.0.1:{default_buffers_port} ssl;
+        server_name localhost;
+        ssl_certificate {leaf_cert};
+        ssl_certificate_key {leaf_key};
+        proxy_buffer_size 4k;
+        proxy_buffers 8 4k;
+        proxy_busy_buffers_size 8k;
+{locations}
+    }}
+
     server {{
         listen 127.0.0.1:{expired_port} ssl;
         server_name localhost;
@@ -597,6 +611,8 @@ class RunningPacs:
     _stopped: bool = field(default=False, repr=False)
     # The token-gated layout and its token server (additive; 0/None until started).
     gated_port: int = 0
+    #: The same layout behind nginx's default 4 KiB proxy buffers (4 KiB TLS records).
+    default_buffers_port: int = 0
     token_port: int = 0
     token_users: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     token_server: PacsProcess | None = None
@@ -616,6 +632,10 @@ class RunningPacs:
     @property
     def expired_base_url(self) -> str:
         return f"https://localhost:{self.expired_port}/zhiva/pacs"
+
+    @property
+    def default_buffers_base_url(self) -> str:
+        return f"https://localhost:{self.default_buffers_port}/zhiva/pacs"
 
     @property
     def orthanc_url(self) -> str:
@@ -806,6 +826,7 @@ def _start_nginx(tools: SystemTools, pacs: RunningPacs, timeout: float) -> PacsP
             dir=workdir,
             port=pacs.port,
             expired_port=pacs.expired_port,
+            default_buffers_port=pacs.default_buffers_port,
             orthanc_port=pacs.orthanc_port,
             token_port=pacs.token_port,
             leaf_cert=certs.leaf_cert,
@@ -882,12 +903,12 @@ def start_test_pacs(
 
     def reroll_nginx() -> None:
         # All probe sockets open at once, so the ports differ.
-        with socket.socket() as a, socket.socket() as b, socket.socket() as c:
-            a.bind(("127.0.0.1", 0))
-            b.bind(("127.0.0.1", 0))
-            c.bind(("127.0.0.1", 0))
+        with socket.socket() as a, socket.socket() as b, socket.socket() as c, socket.socket() as d:
+            for sock in (a, b, c, d):
+                sock.bind(("127.0.0.1", 0))
             pacs.port, pacs.expired_port = a.getsockname()[1], b.getsockname()[1]
             pacs.gated_port = c.getsockname()[1]
+            pacs.default_buffers_port = d.getsockname()[1]
 
     reroll_nginx()
     with _RUNNING_LOCK:
@@ -976,6 +997,8 @@ class TestPacs:
     token_public_key: str  # PEM of the RS256 key the token server signs with
     token_private_key: str  # its private key, to forge tokens this server never issued
     token_users: Mapping[str, str]  # user name -> password (sign-in, sign-user)
+    # The Basic layout again behind nginx's default 4 KiB proxy buffers (4 KiB records).
+    default_buffers_base_url: str = ""
 
     @property
     def admin_auth(self) -> tuple[str, str]:
@@ -1011,6 +1034,7 @@ class TestPacs:
             token_public_key=str(running.token_keys_dir / "public.pem"),
             token_private_key=str(running.token_keys_dir / "private.pem"),
             token_users=running.token_users,
+            default_buffers_base_url=running.default_buffers_base_url,
         )
 
     @property
