@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         StoreResult,
         StudyQuery,
         StudySummary,
+        dicom_text,
         format_person_name,
         sniff_media_type,
     )
@@ -131,6 +132,7 @@ _WHERE: dict[str, str] = {
     "check_server": "._check",
     "configuration_link_origin": "._auth",
     "decode_token": "._auth",
+    "dicom_text": "._models",
     "exchange_auth_token": "._auth",
     "format_person_name": "._models",
     "join_url": "._config",
@@ -214,6 +216,7 @@ __all__ = [
     "check_server",
     "configuration_link_origin",
     "decode_token",
+    "dicom_text",
     "exchange_auth_token",
     "format_person_name",
     "join_url",

@@ -7,7 +7,7 @@ Raw DICOM JSON stays inside `net/`: callers get `StudySummary`, `SeriesSummary`,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ __all__ = [
     "StoreResult",
     "StudyQuery",
     "StudySummary",
+    "dicom_text",
     "format_person_name",
     "sniff_media_type",
 ]
@@ -127,13 +128,19 @@ def _values(attrs: DicomJson, tag: str) -> list[Any]:
 
 
 def _str(attrs: DicomJson, tag: str) -> str:
+    """The first value, as text: for UIDs, dates and times, which have one."""
     values = _values(attrs, tag)
-    if not values or values[0] is None:
-        return ""
-    first = values[0]
-    if isinstance(first, Mapping):  # a PN value
-        return format_person_name(first)
-    return str(first).strip()
+    return dicom_text(values[0]) if values else ""
+
+
+def _text(attrs: DicomJson, tag: str) -> str:
+    """Every value, as DICOM writes them (``PR\\US``); person names made readable."""
+    element, values = attrs.get(tag), _values(attrs, tag)
+    # PN values are objects in DICOM JSON (PS3.18 F.2.2); the VR says so too.
+    names = (isinstance(element, Mapping) and element.get("vr") == "PN") or any(
+        isinstance(v, Mapping) for v in values
+    )
+    return dicom_text(values, person_names=names)
 
 
 def _int(attrs: DicomJson, tag: str) -> int | None:
@@ -154,6 +161,32 @@ def _date(attrs: DicomJson, tag: str) -> dt.date | None:
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         return None
+
+
+def dicom_text(value: Any, *, person_names: bool = False) -> str:
+    """A DICOM value as text, the way DICOM writes it: the values of a multi-valued
+    element joined by a backslash (PS3.5 6.4), ``PR\\US``, never a Python list
+    (``['PR', 'US']``).
+
+    Takes what pydicom and DICOM JSON hand out: None, text, numbers, pydicom's
+    MultiValue and PersonName, JSON value lists and JSON PN objects
+    (``{"Alphabetic": ...}``, written ``Alphabetic=Ideographic=Phonetic`` as in
+    PS3.5 6.2.1). With `person_names` every value is made readable by
+    `format_person_name`. Padding (spaces, NULs) is trimmed from each value.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+        return "\\".join(dicom_text(item, person_names=person_names) for item in value)
+    if isinstance(value, Mapping):
+        groups = [str(value.get(key) or "") for key in ("Alphabetic", "Ideographic", "Phonetic")]
+        text = "=".join(groups).rstrip("=")
+    elif isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("ascii", "replace")
+    else:
+        text = str(value)
+    text = text.strip(" \x00\t\r\n")
+    return format_person_name(text) if person_names and text else text
 
 
 def format_person_name(value: Mapping[str, Any] | str) -> str:
@@ -188,16 +221,16 @@ def study_from_json(attrs: DicomJson) -> StudySummary:
     modalities = tuple(str(v) for v in _values(attrs, "00080061") if v)
     return StudySummary(
         study_uid=_str(attrs, "0020000D"),
-        patient_name=_str(attrs, "00100010"),
-        patient_id=_str(attrs, "00100020"),
+        patient_name=_text(attrs, "00100010"),
+        patient_id=_text(attrs, "00100020"),
         birth_date=_date(attrs, "00100030"),
-        sex=_str(attrs, "00100040"),
+        sex=_text(attrs, "00100040"),
         study_date=_date(attrs, "00080020"),
         study_time=_str(attrs, "00080030"),
-        accession_number=_str(attrs, "00080050"),
-        description=_str(attrs, "00081030"),
+        accession_number=_text(attrs, "00080050"),
+        description=_text(attrs, "00081030"),
         modalities=modalities,
-        referring_physician=_str(attrs, "00080090"),
+        referring_physician=_text(attrs, "00080090"),
         series_count=_int(attrs, "00201206"),
         instance_count=_int(attrs, "00201208"),
     )
@@ -207,10 +240,10 @@ def series_from_json(attrs: DicomJson, study_uid: str = "") -> SeriesSummary:
     return SeriesSummary(
         study_uid=_str(attrs, "0020000D") or study_uid,
         series_uid=_str(attrs, "0020000E"),
-        modality=_str(attrs, "00080060"),
+        modality=_text(attrs, "00080060"),
         series_number=_int(attrs, "00200011"),
-        description=_str(attrs, "0008103E"),
-        body_part=_str(attrs, "00180015"),
+        description=_text(attrs, "0008103E"),
+        body_part=_text(attrs, "00180015"),
         series_date=_date(attrs, "00080021"),
         instance_count=_int(attrs, "00201209"),
     )
@@ -239,7 +272,7 @@ def store_result_from_json(attrs: DicomJson) -> StoreResult:
         StoreFailure(
             sop_instance_uid=_str(item, "00081155"),
             reason=_int(item, "00081197"),
-            message=_str(item, "00081196"),
+            message=_text(item, "00081196"),
         )
         for item in _values(attrs, "00081198")
         if isinstance(item, Mapping)

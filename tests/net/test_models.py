@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 import net
-from net import format_person_name, sniff_media_type
+from net import dicom_text, format_person_name, sniff_media_type
 from net._models import (
     instance_from_json,
     series_from_json,
@@ -52,6 +52,56 @@ def test_study_from_json() -> None:
     assert study.modalities == ("CT", "SR")
     assert (study.series_count, study.instance_count) == (3, 301)
     assert study.description == ""
+
+
+def test_multi_valued_text_is_written_as_dicom_writes_it() -> None:
+    attrs = {
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+        "00080050": {"vr": "SH", "Value": ["PR", "US"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}, {"Alphabetic": "Roe^Ann"}]},
+        "00100020": {"vr": "LO", "Value": ["PID-1", "", "PID-3"]},
+        "00081030": {"vr": "LO", "Value": ["CHEST ", None]},
+    }
+    study = study_from_json(attrs)
+    assert study.accession_number == "PR\\US"
+    assert study.patient_name == "Doe, Jane\\Roe, Ann"
+    assert study.patient_id == "PID-1\\\\PID-3"  # an empty value keeps its place
+    assert study.description == "CHEST\\"
+    series = series_from_json(
+        {"0020000E": {"vr": "UI", "Value": ["2"]}, "0008103E": {"vr": "LO", "Value": ["A", "B"]}}
+    )
+    assert series.description == "A\\B"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        ("CT ", "CT"),
+        (["PR", "US"], "PR\\US"),
+        ((40, 400.5), "40\\400.5"),
+        ({"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎"}, "Yamada^Tarou=山田^太郎"),
+        ({"Alphabetic": "Doe^John"}, "Doe^John"),
+        ("1.2.3\x00", "1.2.3"),
+    ],
+)
+def test_dicom_text(value: object, text: str) -> None:
+    assert dicom_text(value) == text
+
+
+def test_dicom_text_of_pydicom_values() -> None:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.AccessionNumber = ["PR", "US"]
+    ds.PatientName = ["Doe^John", "Roe^Ann"]
+    ds.WindowCenter = ["40", "400.50"]
+    ds.ReferringPhysicianName = "Who^Dr"
+    assert dicom_text(ds.AccessionNumber) == "PR\\US"
+    assert dicom_text(ds.PatientName) == "Doe^John\\Roe^Ann"
+    assert dicom_text(ds.PatientName, person_names=True) == "Doe, John\\Roe, Ann"
+    assert dicom_text(ds.WindowCenter) == "40\\400.50"  # DS keeps its written form
+    assert dicom_text(ds.ReferringPhysicianName) == "Who^Dr"  # one PersonName, not its letters
 
 
 def test_bad_values_do_not_raise() -> None:
@@ -125,7 +175,8 @@ def test_public_surface_is_pinned() -> None:
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
         TokenClaims TokenError TokenExpired TokenSet TransportError UntrustedCertificate
-        ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token exchange_auth_token format_person_name
+        ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token dicom_text
+        exchange_auth_token format_person_name
         join_url new_server_id origin_of parse_configuration_link qido_root
         refresh_access_token server_from_claims sign_user sniff_media_type validate_config validate_url
         wado_rs_root wado_uri_root

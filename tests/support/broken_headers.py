@@ -1,4 +1,5 @@
-"""Series of real files with one header value broken, for the error-message tests."""
+"""Real files with header values out of the ordinary: malformed, or several values
+where the standard allows one (seen in the wild)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 
-__all__ = ["PYDICOM_TEST_FILES", "malformed_frames_series"]
+__all__ = ["PYDICOM_TEST_FILES", "malformed_frames_series", "multi_valued_instance"]
 
 PYDICOM_TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
@@ -35,3 +37,18 @@ def malformed_frames_series(
             ds[tag] = RawDataElement(tag, "IS", 2, b"1A", 0, False, True)
         ds.save_as(folder / f"{n}.dcm", enforce_file_format=True)
     return study_uid, series_uid
+
+
+def multi_valued_instance() -> Dataset:
+    """pydicom's MR_small in a new study and series, with two values in each of
+    Accession Number (``PR\\US``), Patient's Name, Patient ID, Study Description and
+    Series Description (Series Number 7)."""
+    ds = pydicom.dcmread(PYDICOM_TEST_FILES / "MR_small.dcm")
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.AccessionNumber = ["PR", "US"]
+    ds.PatientName = ["Doe^John", "Roe^Ann"]
+    ds.PatientID = ["ID-1", "ID-2"]
+    ds.StudyDescription = ["HEAD", "NECK"]
+    ds.SeriesNumber = 7
+    ds.SeriesDescription = ["T1", "AX"]
+    return ds

@@ -29,6 +29,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 import render
+from net import dicom_text
 from render.texture import TexturePool, fit_scale, image_placement, screen_to_image, zoom_about
 from viewer.loader import (
     CachedFrame,
@@ -83,8 +84,7 @@ _KEY_PAGE_DOWN = 518
 
 
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value).strip()
+    return dicom_text(ds.get(keyword))
 
 
 def series_text(ds: Dataset) -> SeriesText:

@@ -81,6 +81,10 @@ def tag_rows(dataset: object, filter_text: str = "", *, max_value: int = 120) ->
     `filter_text` keeps rows whose tag, name or value contains it (case-insensitive).
     Pixel data and other bulk values are summarised, never formatted in full.
     """
+    # Here, not at the top: the app imports this module before its first frame, and
+    # the network layer must not load by then (tests/gui/test_layering.py).
+    from net import dicom_text
+
     needle = filter_text.strip().lower()
     rows: list[TagRow] = []
 
@@ -95,7 +99,7 @@ def tag_rows(dataset: object, filter_text: str = "", *, max_value: int = 120) ->
             ):
                 value = f"<{len(element.value or b'')} bytes>" if element.value is not None else ""
             else:
-                value = str(element.value)
+                value = dicom_text(element.value)
                 if len(value) > max_value:
                     value = value[: max_value - 1] + "…"
             row = TagRow(tag, element.name, str(element.VR), value, depth)

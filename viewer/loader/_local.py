@@ -34,7 +34,7 @@ from net import (
     SeriesSummary,
     StudyQuery,
     StudySummary,
-    format_person_name,
+    dicom_text,
 )
 
 from ._layout import header_of
@@ -78,7 +78,7 @@ def _date(value: object) -> dt.date | None:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
-    return str(ds.get(keyword, "") or "").strip()
+    return dicom_text(ds.get(keyword))
 
 
 def _matches(pattern: str, *values: str) -> bool:
@@ -163,10 +163,9 @@ class LocalFolderSource:
             return None
         study = studies.get(study_uid)
         if study is None:
-            name = ds.get("PatientName")
             study = studies[study_uid] = StudySummary(
                 study_uid=study_uid,
-                patient_name=format_person_name(str(name)) if name else "",
+                patient_name=dicom_text(ds.get("PatientName"), person_names=True),
                 patient_id=_text(ds, "PatientID"),
                 birth_date=_date(ds.get("PatientBirthDate")),
                 sex=_text(ds, "PatientSex"),
