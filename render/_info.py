@@ -155,6 +155,17 @@ def number_of_frames(ds: Dataset) -> int:
     return max(frames or 1, 1)
 
 
+def _no_pixels(ds: Dataset) -> str:
+    """Why `ds` has no pixel data, as far as it shows."""
+    # pydicom reads a file cut short without complaint: what it got before the end
+    # (the file meta alone, or an image's header) is all that says so.
+    if len(ds) == 0:
+        return "the file holds no data set (only its file meta, if that): it may be truncated"
+    if "Rows" in ds or "Columns" in ds:
+        return "the image has no pixel data: the file may be truncated"
+    return "the object has no pixel data"
+
+
 def pixel_format(ds: Dataset) -> PixelFormat:
     """Read the Image Pixel module; raise `UnsupportedImage` if it cannot describe pixels.
 
@@ -162,7 +173,7 @@ def pixel_format(ds: Dataset) -> PixelFormat:
     """
     keyword = next((kw for kw in _PIXEL_KEYWORDS if kw in ds), None)
     if keyword is None:
-        raise UnsupportedImage("the object has no pixel data")
+        raise UnsupportedImage(_no_pixels(ds))
     samples = _int(ds, "SamplesPerPixel", 1) or 1
     rows = _required_int(ds, "Rows")
     columns = _required_int(ds, "Columns")

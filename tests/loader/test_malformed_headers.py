@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
 import pytest
 
+import render
 from tests.support.broken_headers import PYDICOM_TEST_FILES, malformed_frames_series
 from viewer.loader import FrameFailed, FrameReady, LocalFolderSource, SeriesLoader
+from viewer.loader._instance import decode_instance_frame, instance_from_dataset
 
 from .conftest import events_until
 
@@ -68,3 +71,12 @@ def test_one_broken_instance_fails_alone_even_as_the_first_slice(tmp_path: Path)
         2: "ready",
         3: "ready",
     }
+
+
+def test_an_image_without_pixel_data_fails_saying_it_may_be_truncated() -> None:
+    ds = pydicom.dcmread(PYDICOM_TEST_FILES / "MR_small.dcm")
+    del ds.PixelData  # what a file cut inside its pixel data can read as
+    instance = instance_from_dataset(ds)
+    assert instance.fmt is None and instance.frames == 1  # listed, so it must fail, not wait
+    with pytest.raises(render.UnsupportedImage, match="no pixel data: the file may be truncated"):
+        decode_instance_frame(instance, 0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 import render
+from tests.render.conftest import TEST_FILES
 
 
 def _raw(ds: Dataset, keyword: str, vr: str, value: bytes) -> None:
@@ -71,3 +74,39 @@ def test_well_formed_text_numbers_still_read(ct: Dataset) -> None:
     assert render.pixel_format(ct).number_of_frames == 1
     info = render.image_info(ct)
     assert info.modality == render.Rescale(slope=2.0, intercept=0.0)
+
+
+def _cut(name: str, keep: int) -> Dataset:
+    data = (TEST_FILES / name).read_bytes()
+    return pydicom.dcmread(io.BytesIO(data[: keep if keep > 0 else len(data) + keep]))
+
+
+@pytest.mark.parametrize(
+    ("name", "keep"),
+    [
+        ("MR_small_jp2klossless.dcm", -1000),  # cut inside the JPEG 2000 pixel data
+        ("JPEG2000.dcm", 200),  # cut inside the file meta
+    ],
+)
+def test_a_truncated_file_read_as_an_empty_dataset_says_so(name: str, keep: int) -> None:
+    # pydicom reads both without complaint, as a data set with no elements at all:
+    # hitting the end inside an element loses every element read before it.
+    ds = _cut(name, keep)
+    assert len(ds) == 0
+    for read in (render.pixel_format, render.image_info, render.decode_frame, render.frame_to_rgba):
+        with pytest.raises(render.UnsupportedImage, match=r"no data set.*may be truncated"):
+            read(ds)
+
+
+def test_an_image_without_its_pixel_data_says_it_may_be_truncated(
+    test_file: Callable[[str], Dataset],
+) -> None:
+    ds = test_file("MR_small.dcm")
+    del ds.PixelData
+    with pytest.raises(render.UnsupportedImage, match="no pixel data: the file may be truncated"):
+        render.frame_to_rgba(ds)
+
+
+def test_an_object_that_is_not_an_image_says_only_that(test_file: Callable[[str], Dataset]) -> None:
+    with pytest.raises(render.UnsupportedImage, match=r"^the object has no pixel data$"):
+        render.pixel_format(test_file("rtplan.dcm"))

@@ -208,7 +208,9 @@ def decode_instance_frame(instance: Instance, frame: int) -> CachedFrame:
     Raises `render.RenderError` subclasses when it cannot be decoded.
     """
     if instance.fmt is None:
-        render.pixel_format(instance.header.dataset)  # raises the reason, if it is there
+        # The full dataset when there is one: a header always has (empty) pixel data.
+        full = instance.dataset
+        render.pixel_format(full if full is not None else instance.header.dataset)  # raises why
         raise render.UnsupportedImage("the object has no pixel data")
     if instance.native is not None:
         return decode_native_frame(
