@@ -123,9 +123,10 @@ def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callabl
         driver = Driver(app, display=xdisplay)
         drivers.append(driver)
         driver.frames_until(lambda: app.servers_page is not None, what="the Servers page")
-        if not kwargs.get("link") and not kwargs.get("demo"):
+        if not any(kwargs.get(k) for k in ("link", "demo", "paths")):
             # With a link the app navigates by itself (to the study list once signed in);
-            # navigating here would race with it. The demo opens on the Viewer page.
+            # navigating here would race with it. The demo opens on the Viewer page,
+            # paths on the study list or the Viewer.
             app.state.navigate("settings")
         driver.frames(3)
         return driver

@@ -32,6 +32,7 @@ PUBLIC = {
     "SeriesHandle",
     "SeriesKey",
     "SeriesLayout",
+    "ScanProgress",
     "SeriesLoader",
     "SeriesOpened",
     "SeriesProgress",

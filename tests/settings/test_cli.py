@@ -44,7 +44,8 @@ def _settings(config_dir: Path) -> dict[str, Any]:
 def test_help_documents_the_whole_grammar(capsys: CaptureFixture) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for text in ("[--config-dir DIR] [--demo] [LINK]", "--version | --self-check | --smoke PNG",
+    for text in ("[--config-dir DIR] [--demo] [LINK | PATH...]", "DICOMDIRs or zip archives",
+                 "--version | --self-check | --smoke PNG",
                  "servers add NAME --url URL", "servers link LINK [--ca-file F]", "servers test NAME",
                  "2 bad usage or no display"):  # fmt: skip
         assert text in out

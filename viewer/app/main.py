@@ -38,9 +38,9 @@ from .ui_thread import BackgroundTasks, CancelToken, Task, UiQueue
 from .viewer_state import ViewerState
 
 if TYPE_CHECKING:
-    from net import DicomWebClient, ServerConfig, StudyQuery, StudySummary
+    from net import DicomWebClient, SeriesSummary, ServerConfig, StudyQuery, StudySummary
     from viewer.demo import DemoStudy
-    from viewer.loader import LoaderEvent, LoaderHub, LocalFolderSource, SeriesLoader
+    from viewer.loader import LoaderEvent, LoaderHub, LocalFolderSource, ScanProgress, SeriesLoader
     from viewer.settings import ServerRegistry
 
     from .servers_page import ServersPage
@@ -132,6 +132,7 @@ class App:
         config_dir: str | None = None,
         link: str | None = None,
         demo: bool = False,
+        paths: list[Path] | None = None,
         open_browser: Callable[[str], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -177,6 +178,11 @@ class App:
         self._server_id: str | None = None
         self._clients: list[DicomWebClient] = []
         self.files = FileDialogs(self.open_local, self._export_to, scale=gui.display.scale)
+        #: Paths from the command line, opened once the settings have loaded.
+        self.paths = list(paths or [])
+        self._go_to_study = self._final_list_pending = False
+        self._open_single_series: str | None = None
+        self._scanned_studies = 0
         self.frames = 0
 
     def start(self) -> None:
@@ -228,6 +234,8 @@ class App:
         if self.link:
             self.state.navigate("settings")
             self.servers.use_link(self.link)
+        elif self.paths:
+            self.open_local(self.paths, go_to_study=True)
         elif not self.demo and registry.selected() is None:
             # First launch (or the selected server is gone): nothing to browse yet, so
             # show the demo study (offline, seconds) with a pointer to Settings.
@@ -359,8 +367,13 @@ class App:
 
     # -- local files (File > Open) ------------------------------------------------------
 
-    def open_local(self, paths: list[Path]) -> None:
-        """List the DICOM files under `paths` (folders or files) on the DICOMs page."""
+    def open_local(self, paths: list[Path], *, go_to_study: bool = False) -> None:
+        """List the DICOM files under `paths` (folders, files, DICOMDIRs, zip archives)
+        on the DICOMs page, scanning them on a thread of their own.
+
+        `go_to_study` (paths given on the command line): when the scan finds one
+        study, open it, and when that study has one series of images, view it.
+        """
         from viewer.loader import LocalFolderSource
 
         studies = self.studies
@@ -371,24 +384,60 @@ class App:
         loader = self.loader_hub().loader(source, owns_source=True)
         self.loaders.append(loader)
         self.local_source, self.local_loader, self.list_loader = source, loader, loader
+        self._go_to_study, self._final_list_pending = go_to_study, False
         self._retire_unused()
 
         def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
             return source.search_studies(query, limit=limit, offset=offset)
 
         def empty() -> str | None:
+            if source.scanning:
+                return "Scanning…"
             if source.search_studies(limit=1):
                 return None  # there are studies, the form's filters leave none
             skipped = f" ({source.skipped} other files skipped)" if source.skipped else ""
-            return f"No DICOM files were found in {source.server}{skipped}."
+            problems = "".join(f" {p}." for p in source.problems)
+            return f"No DICOM files were found in {source.server}{skipped}.{problems}"
 
         studies.clear()  # a folder's studies are all listed, whatever was searched before
         studies.set_source(
-            source.server, search, loader.open_study, local=True, describe_empty=empty
-        )
+            source.server, search, loader.open_study, local=True, describe_empty=empty,
+            describe_notes=source.notes,
+        )  # fmt: skip
+        studies.on_cancel_scan = lambda: source.cancel_scan(wait=False)
+        studies.on_results = self._local_listed
+        studies.set_scan("Scanning…", scanning=True)
         self._update_store_target()
         self.state.navigate("studies")
-        studies.search()  # the folder is scanned on a worker
+        self._scanned_studies = 0
+        source.start_scan(lambda p: self.tasks.post(lambda: self._local_progress(source, p)))
+        studies.search()
+
+    def _local_progress(self, source: LocalFolderSource, progress: ScanProgress) -> None:
+        """A scan's report, on the UI thread: the progress line, and the list again
+        when the scan found another study or ended."""
+        studies = self.studies
+        if source is not self.local_source or studies is None:
+            return  # the user opened something else meanwhile
+        studies.set_scan(progress.line(), scanning=not progress.done)
+        if progress.done:
+            # The answer to this refresh is the whole list: the one to act on.
+            self._final_list_pending = self._go_to_study
+        if progress.done or progress.studies != self._scanned_studies:
+            self._scanned_studies = progress.studies
+            studies.refresh()
+        if progress.done and source.problems:
+            self.state.notify("warning", "; ".join(source.problems))
+
+    def _local_listed(self) -> None:
+        """After the list of a finished scan: a lone study opens (command line)."""
+        studies = self.studies
+        if not self._final_list_pending or studies is None:
+            return
+        self._final_list_pending = self._go_to_study = False
+        if len(studies.rows) == 1:
+            self._open_single_series = studies.rows[0].study_uid
+            studies.open_study(studies.rows[0].study_uid)
 
     def browse_server(self) -> None:
         """Leave the local files: the study list shows the selected server again."""
@@ -450,7 +499,7 @@ class App:
             f"Storing on {name}…",
             # The study's files are listed on the worker too (a closed source rescans).
             lambda cancel: store_files(
-                client, source.files(study_uid), study_uid, cancel=cancel, progress=progress
+                client, source.members(study_uid), study_uid, cancel=cancel, progress=progress
             ),
             on_done=self._stored,
             on_error=failed,
@@ -486,6 +535,8 @@ class App:
             return  # the list has moved on to another source since it asked
         if isinstance(event, StudyOpened):
             studies.study_opened(event.study_uid, event.series)
+            if event.study_uid == self._open_single_series:
+                self._view_single_series(event.study_uid, event.series)
             for series in event.series:
                 if series.modality.upper() not in _NO_THUMBNAIL:
                     loader.request_thumbnail(series.series_uid, study_uid=event.study_uid)
@@ -493,6 +544,14 @@ class App:
             studies.thumbnail(event.study_uid, event.series_uid, event.image)
         elif isinstance(event, StudyFailed):
             studies.study_failed(event.message)
+
+    def _view_single_series(self, study_uid: str, series: tuple[SeriesSummary, ...]) -> None:
+        from .studies_state import series_kind
+
+        self._open_single_series = None
+        images = [s for s in series if series_kind(s) is None]
+        if len(images) == 1:
+            self.open_series(study_uid, images[0].series_uid)
 
     def open_series(self, study_uid: str, series_uid: str, *, cursor: int | None = None) -> None:
         """Open a series of the study list's source on the Viewer page."""
@@ -671,6 +730,7 @@ def run(
     config_dir: str | None = None,
     link: str | None = None,
     demo: bool = False,
+    paths: list[Path] | None = None,
     on_frame: Callable[[App], bool] | None = None,
     stderr: Any = None,
 ) -> int:
@@ -691,7 +751,7 @@ def run(
             )
         return EXIT_NO_DISPLAY
     gui = ensure_gui(display)
-    app = App(gui, config_dir=config_dir, link=link, demo=demo)
+    app = App(gui, config_dir=config_dir, link=link, demo=demo, paths=paths)
     app.start()
     try:
         while app.running:

@@ -11,6 +11,7 @@ there and the report says how many were sent before, and why.
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,25 @@ _REASONS = {
     0x0122: "the server does not support this SOP class",
     0x0124: "not authorised",
 }
+
+
+class StoredFile(Protocol):
+    """A file to send: a `Path`, or a local source's member (a file or a zip member)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def read_bytes(self) -> bytes: ...
+
+
+def _length(item: StoredFile) -> int:
+    size = getattr(item, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return item.stat().st_size if isinstance(item, Path) else 0
+    except OSError:
+        return 0  # reported when it is read
 
 
 class Storer(Protocol):
@@ -112,15 +132,12 @@ def _reason(code: int | None, message: str) -> str:
     return _REASONS.get(code, f"status 0x{code:04X}")
 
 
-def _batches(paths: Sequence[Path], limit: int) -> list[list[Path]]:
-    batches: list[list[Path]] = []
-    current: list[Path] = []
+def _batches(paths: Sequence[StoredFile], limit: int) -> list[list[StoredFile]]:
+    batches: list[list[StoredFile]] = []
+    current: list[StoredFile] = []
     size = 0
     for path in paths:
-        try:
-            length = path.stat().st_size
-        except OSError:
-            length = 0  # reported when it is read
+        length = _length(path)
         if current and size + length > limit:
             batches.append(current)
             current, size = [], 0
@@ -133,14 +150,14 @@ def _batches(paths: Sequence[Path], limit: int) -> list[list[Path]]:
 
 def store_files(
     client: Storer,
-    paths: Sequence[Path],
+    paths: Sequence[StoredFile],
     study_uid: str | None = None,
     *,
     cancel: CancelToken | None = None,
     progress: Callable[[int, int], None] | None = None,
     batch_bytes: int = BATCH_BYTES,
 ) -> StoreReport:
-    """Send `paths` (Part 10 files of one study) to `client`'s server; never raises for
+    """Send `paths` (Part 10 files of one study, on disk or in a zip) to `client`'s server; never raises for
     what the server or the files do: the report says it."""
     from net import DicomWebError
 
@@ -158,8 +175,9 @@ def store_files(
         for path in batch:
             try:
                 bodies.append(path.read_bytes())
-            except OSError as exc:
-                failed.append((path.name, f"it could not be read ({exc.strerror or exc})"))
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                why = getattr(exc, "strerror", None) or exc
+                failed.append((Path(path.name).name, f"it could not be read ({why})"))
         if bodies:
             try:
                 result = client.store(bodies, study_uid)

@@ -97,6 +97,15 @@ class StudiesPage:
                     tag="studies/spinner", style=1, radius=1.2 * s, show=False
                 )
                 dpg.add_text("", tag="studies/status")
+            with dpg.group(horizontal=True, tag="studies/scan/row", show=False):
+                dpg.add_loading_indicator(
+                    tag="studies/scan/spinner", style=1, radius=1.2 * s, show=False
+                )
+                dpg.add_text("", tag="studies/scan", color=MUTED)
+                dpg.add_button(
+                    label="Cancel", tag="studies/scan/cancel",
+                    callback=lambda: self.state.cancel_scan(),
+                )  # fmt: skip
             with dpg.table(
                 tag=TABLE,
                 header_row=True,
@@ -136,7 +145,7 @@ class StudiesPage:
             dpg.add_group(tag=SERIES)
         self._registry = dpg.add_texture_registry(tag=THUMBS, show=False)
         self._disconnect = self.state.changed.connect(self._on_change)
-        for topic in ("form", "results", "series", "store"):
+        for topic in ("form", "results", "series", "store", "scan"):
             self._on_change(topic)
 
     def teardown(self) -> None:
@@ -198,6 +207,15 @@ class StudiesPage:
             self._thumbnails()
         elif topic == "store":
             self._store()
+        elif topic == "scan":
+            self._scan()
+
+    def _scan(self) -> None:
+        state = self.state
+        dpg.configure_item("studies/scan/row", show=bool(state.scan_line))
+        dpg.set_value("studies/scan", state.scan_line)
+        dpg.configure_item("studies/scan/spinner", show=state.scanning)
+        dpg.configure_item("studies/scan/cancel", show=state.scanning)
 
     def _store(self) -> None:
         state = self.state

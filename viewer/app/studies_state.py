@@ -38,7 +38,7 @@ __all__ = [
     "series_kind",
 ]
 
-StudiesTopic = Literal["form", "results", "series", "thumbnail", "store"]
+StudiesTopic = Literal["form", "results", "series", "thumbnail", "store", "scan"]
 Status = Literal["idle", "loading", "ready", "empty", "error"]
 SearchFn = Callable[[StudyQuery, int, int, bool], list[StudySummary]]
 
@@ -171,6 +171,14 @@ class StudiesState:
         self.local = False
         #: Why a local source lists nothing (e.g. "no DICOM files in …"), if it knows.
         self.describe_empty: Callable[[], str | None] = lambda: None
+        #: What a local source adds to the count ("3 duplicates not listed"…).
+        self.describe_notes: Callable[[], str] = lambda: ""
+        #: A local scan's progress line while it runs (and its last word after).
+        self.scan_line = ""
+        self.scanning = False
+        self.on_cancel_scan: Callable[[], None] = lambda: None
+        #: Called after each page of results is in (the app opens a lone study).
+        self.on_results: Callable[[], None] = lambda: None
         #: The server a local study can be stored on ("Store on …"), None if none can.
         self.store_target: str | None = None
         #: What the last or running store says (shown under the series).
@@ -194,6 +202,7 @@ class StudiesState:
         message: str | None = None,
         local: bool = False,
         describe_empty: Callable[[], str | None] | None = None,
+        describe_notes: Callable[[], str] | None = None,
     ) -> None:
         """A (new) server to search; None with a `message` when there is none to use.
 
@@ -202,6 +211,8 @@ class StudiesState:
         self.source_name = name
         self.local = local
         self.describe_empty = describe_empty or (lambda: None)
+        self.describe_notes = describe_notes or (lambda: "")
+        self.scan_line, self.scanning = "", False
         self.store_status = ""
         self._search = search
         self._open_study = open_study
@@ -214,6 +225,16 @@ class StudiesState:
         self.changed.emit("results")
         self.changed.emit("series")
         self.changed.emit("store")
+        self.changed.emit("scan")
+
+    def set_scan(self, line: str, *, scanning: bool) -> None:
+        """A local scan's progress (files scanned / found) and whether it still runs."""
+        self.scan_line, self.scanning = line, scanning
+        self.changed.emit("scan")
+
+    def cancel_scan(self) -> None:
+        if self.scanning:
+            self.on_cancel_scan()
 
     # -- the form -----------------------------------------------------------------------
 
@@ -240,11 +261,17 @@ class StudiesState:
         """A new search from the first page."""
         self._fetch(offset=0)
 
+    def refresh(self) -> None:
+        """Ask again for the rows loaded so far, keeping them on screen meanwhile (a
+        local scan found more); a search still running is asked again instead (its
+        answer may predate what the scan found)."""
+        self._fetch(offset=0, refresh=self.status != "loading")
+
     def load_more(self) -> None:
         if self.has_more and self.status != "loading":
             self._fetch(offset=len(self._server_order))
 
-    def _fetch(self, offset: int) -> None:
+    def _fetch(self, offset: int, *, refresh: bool = False) -> None:
         search = self._search
         if search is None:
             self.status, self.message = "error", "Choose a server in Settings first."
@@ -256,20 +283,29 @@ class StudiesState:
             self.status, self.message = "error", str(exc)
             self.changed.emit("results")
             return
-        if offset == 0:
-            self._server_order, self.rows = [], []
-        self.status, self.message = "loading", "Searching…"
-        self.changed.emit("results")
         limit, fuzzy = self.page_size, self.fuzzy
+        if refresh:
+            limit = max(limit, len(self._server_order))
+        elif offset == 0:
+            self._server_order, self.rows = [], []
+        if not refresh:
+            self.status, self.message = "loading", "Searching…"
+            self.changed.emit("results")
         self.tasks.submit(
             "search",
             "Searching studies…",
             lambda cancel: search(query, limit, offset, fuzzy),
-            on_done=self._results,
+            on_done=(lambda page: self._results(page, replace=True, limit=limit))
+            if refresh
+            else self._results,
             on_error=self._failed,
         )
 
-    def _results(self, page: list[StudySummary]) -> None:
+    def _results(
+        self, page: list[StudySummary], *, replace: bool = False, limit: int | None = None
+    ) -> None:
+        if replace:
+            self._server_order = []
         # Keyed by UID: a server can list one study twice (Orthanc, two patients
         # sharing a Study Instance UID), and a row per UID is what the table shows.
         seen = {s.study_uid for s in self._server_order}
@@ -281,7 +317,7 @@ class StudiesState:
         self._server_order.extend(fresh)
         # A full page may have more after it; a page with nothing new means the server
         # ignores offset (the same page again): stop rather than loop.
-        self.has_more = len(page) >= self.page_size and bool(fresh)
+        self.has_more = len(page) >= (limit or self.page_size) and bool(fresh)
         self._sort()
         count = len(self.rows)
         self.status = "ready" if count else "empty"
@@ -291,8 +327,12 @@ class StudiesState:
             else f"{count} {'study' if count == 1 else 'studies'}"
         )
         if self.has_more:
-            self.message += " (more on the server)"
+            self.message += " (more on the server)" if not self.local else " (more below)"
+        notes = self.describe_notes() if count else ""
+        if notes:
+            self.message += f" · {notes}"
         self.changed.emit("results")
+        self.on_results()
 
     def _failed(self, exc: BaseException) -> None:
         self.status = "error"

@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only what every run needs is imported here: the window's first frame must not wait
@@ -59,7 +60,9 @@ _DESCRIPTION = """\
 Zhiva Viewer: a desktop DICOM viewer for DICOMweb servers (PACS).
 
 Without a command it opens the app. LINK is a configuration link from your
-administrator (https://<host>/auth/oauth?token=... or zhiva-viewer://oauth?token=...)."""
+administrator (https://<host>/auth/oauth?token=... or zhiva-viewer://oauth?token=...).
+PATH... are DICOM files, folders, DICOMDIRs or zip archives to open, as File > Open
+does; with one study the app goes to it (and to the viewer when it has one series)."""
 
 _EPILOG = f"""\
 server commands (zhiva-viewer servers COMMAND --help for each):
@@ -110,8 +113,29 @@ def build_parser() -> argparse.ArgumentParser:
     # bench/startup_frozen.py: open the window, print when the first frame is rendered
     # (time.monotonic(), the same clock in every process on Linux), exit. Not for users.
     once.add_argument("--first-frame-probe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("link", nargs="?", metavar="LINK", help="a configuration link")
+    parser.add_argument(
+        "targets", nargs="*", metavar="LINK | PATH",
+        help="a configuration link, or local DICOM files, folders, DICOMDIRs or zip archives",
+    )  # fmt: skip
     return parser
+
+
+def _split_targets(targets: Sequence[str]) -> tuple[str | None, list[Path]]:
+    """The link, or the paths, among the positional arguments (never both)."""
+    from .._launch import is_link, local_path
+
+    links = [t for t in targets if is_link(t)]
+    if links and len(targets) > 1:
+        raise UsageError(
+            "zhiva-viewer: error: give one configuration link, or files and folders, not both"
+        )
+    if links:
+        return links[0], []
+    paths = [local_path(t) for t in targets]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"zhiva-viewer: error: {missing[0]}: no such file or folder")
+    return None, paths
 
 
 def _first_positional(args: Sequence[str]) -> str | None:
@@ -149,8 +173,6 @@ def _run_app(args: argparse.Namespace, paths: _AppPaths) -> int:
 
         return self_check(paths)
     if args.smoke:
-        from pathlib import Path
-
         from ._smoke import smoke
 
         return smoke(Path(args.smoke), config_dir=args.config_dir)
@@ -169,9 +191,10 @@ def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:
     """The desktop window (viewer.app); exit 2 with a message when there is no display."""
     from ..app.main import run
 
-    if args.link:
+    link, local = _split_targets(args.targets)
+    if link:
         # The link carries a one-off token: keep it out of the logs from here on.
-        register_secret_link(args.link)
+        register_secret_link(link)
         # A malformed or expired link is refused here, before a window opens for it;
         # the window does the rest (exchange, sign-in) and shows its progress.
         from net import (
@@ -182,13 +205,13 @@ def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:
         )
 
         try:
-            token = parse_configuration_link(args.link)
-            decode_token(token, link_origin=configuration_link_origin(args.link))
+            token = parse_configuration_link(link)
+            decode_token(token, link_origin=configuration_link_origin(link))
         except DicomWebError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
     log.info("opening the window (settings in %s)", paths.config_dir)
-    return run(config_dir=args.config_dir, link=args.link, demo=args.demo)
+    return run(config_dir=args.config_dir, link=link, demo=args.demo, paths=local)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 USAGE = """\
-zhiva-viewer [--config-dir DIR] [--demo] [LINK]
+zhiva-viewer [--config-dir DIR] [--demo] [LINK | PATH...]
        zhiva-viewer --version | --self-check | --smoke PNG
        zhiva-viewer [--config-dir DIR] servers COMMAND [ARGS]"""
 

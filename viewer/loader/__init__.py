@@ -56,7 +56,7 @@ from ._handle import SeriesHandle
 from ._hub import CacheInfo, LoaderHub, default_workers
 from ._layout import InstanceHeader, SeriesLayout, SliceRef, build_layout
 from ._loader import DEFAULT_PREFETCH_RADIUS, LOADER_RETRY, SeriesLoader
-from ._local import LocalFolderSource
+from ._local import LocalFolderSource, ScanProgress
 from ._progress import SeriesProgress, SliceState
 from ._sources import RenderingSource
 from ._trace import TraceEntry
@@ -82,6 +82,7 @@ __all__ = [
     "LoaderHub",
     "LocalFolderSource",
     "RenderingSource",
+    "ScanProgress",
     "SeriesFailed",
     "SeriesHandle",
     "SeriesKey",
