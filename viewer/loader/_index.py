@@ -12,8 +12,8 @@ them silently.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import msgspec
 import pydicom
@@ -22,14 +22,12 @@ from pydicom.errors import InvalidDicomError
 
 from net import SeriesSummary, StudySummary, format_person_name
 
-from ._members import FileMember, Member, read_head
+from ._members import Member
 
 __all__ = ["LocalIndex", "LocalInstance", "instance_from_header", "read_index_header"]
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _MIN_PART10_SIZE = 132  # preamble + "DICM"
-#: The header prefix read first; most headers end well before (the rest is pixels).
-_HEAD_BYTES = 64 * 1024
 _READ_ERRORS = (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError)
 
 
@@ -146,32 +144,35 @@ def _plausible_data_set(head: bytes) -> bool:
     return int.from_bytes(head[4:8], "little") < 1 << 20
 
 
-def read_index_header(member: Member) -> Dataset | None:
+def read_index_header(member: Member, stream: BinaryIO | None = None) -> Dataset | None:
     """The header of a member up to its pixel data, or None when it is not DICOM.
 
-    A Part 10 file is read as such; one without the preamble and "DICM" prefix is
-    read with ``force=True`` only when its first bytes look like a data set (see
-    `_plausible_data_set`), so megabytes of something else are never parsed.
+    `stream`: the member already open (at any position). A Part 10 file is read as
+    such; one without the preamble and "DICM" prefix is read with ``force=True`` only
+    when its first bytes look like a data set (see `_plausible_data_set`), so
+    megabytes of something else are never parsed. A zip member is read through its
+    decompressing stream, which stops with the header: the pixels are not inflated.
     """
     try:
-        head = read_head(member, _MIN_PART10_SIZE)
-        if len(head) == _MIN_PART10_SIZE and head[128:132] == b"DICM":
-            force = False
-        elif _plausible_data_set(head):
-            force = True
-        else:
-            return None
-        if isinstance(member, FileMember):
-            return pydicom.dcmread(member.path, stop_before_pixels=True, force=force)
-        with member.open() as stream:
-            # Decompress a prefix: a header is read without inflating the pixels.
-            prefix = stream.read(_HEAD_BYTES)
-            if len(prefix) == _HEAD_BYTES:
-                # A long header (many sequences): up to 16 MiB more, enough for any.
-                prefix += stream.read(16 << 20)
-        return pydicom.dcmread(io.BytesIO(prefix), stop_before_pixels=True, force=force)
+        if stream is not None:
+            return _read_header(stream)
+        with member.open() as opened:
+            return _read_header(opened)
     except _READ_ERRORS:
         return None
+
+
+def _read_header(stream: BinaryIO) -> Dataset | None:
+    stream.seek(0)
+    head = stream.read(_MIN_PART10_SIZE)
+    if len(head) == _MIN_PART10_SIZE and head[128:132] == b"DICM":
+        force = False
+    elif _plausible_data_set(head):
+        force = True
+    else:
+        return None
+    stream.seek(0)
+    return pydicom.dcmread(stream, stop_before_pixels=True, force=force)
 
 
 class LocalIndex:

@@ -38,7 +38,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -330,25 +330,33 @@ class LocalFolderSource:
         self, path: Path, cancel: threading.Event | None
     ) -> Iterator[LocalInstance | None]:
         _check(cancel)
+        named = is_dicomdir_name(path.name)
         try:
-            size = path.stat().st_size
+            # One open per file: its first bytes say what it is, its header follows.
             with path.open("rb") as stream:
                 head = stream.read(132)
+                if not (is_zip(head) or named or path in self.roots):
+                    member = FileMember(path, os.fstat(stream.fileno()).st_size)
+                    yield _instance(member, stream)
+                    return
         except OSError as exc:
             log.debug("skipping %s: %s", path, exc)
             yield None
             return
         if is_zip(head):
             yield from self._zip_entries(path, cancel)
-            return
-        named = is_dicomdir_name(path.name)
-        if named or (path in self.roots and head[128:132] == b"DICM" and _is_dicomdir(path)):
+        elif named or (head[128:132] == b"DICM" and _is_dicomdir(path)):
             if path in self.roots:
                 yield from self._dicomdir_entries(path, cancel)
             else:
                 yield None  # the walk of its folder already reads the files it lists
-            return
-        yield _instance(FileMember(path, size))
+        else:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                yield None
+                return
+            yield _instance(FileMember(path, size))
 
     def _zip_entries(
         self, path: Path, cancel: threading.Event | None
@@ -656,8 +664,8 @@ def _is_dicomdir(path: Path) -> bool:
     return str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS
 
 
-def _instance(member: Member) -> LocalInstance | None:
-    header = read_index_header(member)
+def _instance(member: Member, stream: BinaryIO | None = None) -> LocalInstance | None:
+    header = read_index_header(member, stream)
     if header is None:
         return None
     meta = getattr(header, "file_meta", None)

@@ -178,9 +178,3 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
         if following.header_offset < end:
             bad.update((id(current), id(following)))
     return bad
-
-
-def read_head(member: Member, size: int) -> bytes:
-    """The first `size` bytes of a member (fewer when it is shorter)."""
-    with member.open() as stream:
-        return stream.read(size)
