@@ -26,7 +26,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ._index import DICOMDIR_CLASS, LocalInstance, instance_from_header
+from ._index import DICOMDIR_CLASS, LocalInstance, Summaries, instance_from_header
 from ._members import FileMember
 
 __all__ = ["BrokenDicomDir", "DicomDir", "find_dicomdir", "is_dicomdir_name", "read_dicomdir"]
@@ -134,6 +134,7 @@ def _read_records(path: Path, ds: Dataset) -> DicomDir:
     except _MALFORMED as exc:
         raise BrokenDicomDir(f"{path} has no directory records") from exc
     resolver = _CaseInsensitiveResolver(path.parent)
+    summaries = Summaries()
     instances: list[LocalInstance] = []
     for record, context in _walk(records, first):
         components = _file_id(record)
@@ -147,7 +148,7 @@ def _read_records(path: Path, ds: Dataset) -> DicomDir:
             size = file.stat().st_size
         except OSError as exc:
             raise BrokenDicomDir(f"{file} cannot be read ({exc})") from exc
-        instance = instance_from_header(FileMember(file, size), header)
+        instance = instance_from_header(FileMember(file, size), header, summaries)
         if instance is None:
             raise BrokenDicomDir(f"{path}: the record of {file.name} lacks its UIDs")
         instances.append(instance)

@@ -20,11 +20,17 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from net import SeriesSummary, StudySummary, format_person_name
+from net import SeriesSummary, StudySummary, dicom_text
 
 from ._members import Member
 
-__all__ = ["LocalIndex", "LocalInstance", "instance_from_header", "read_index_header"]
+__all__ = [
+    "LocalIndex",
+    "LocalInstance",
+    "Summaries",
+    "instance_from_header",
+    "read_index_header",
+]
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _MIN_PART10_SIZE = 132  # preamble + "DICM"
@@ -66,21 +72,18 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def _text(ds: Dataset, keyword: str, *, person_name: bool = False) -> str:
+    """A value as DICOM writes it (several joined by a backslash), readable names."""
     try:
-        value = ds.get(keyword, "")
+        return dicom_text(ds.get(keyword), person_names=person_name)
     except _READ_ERRORS:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
-        return "\\".join(str(v) for v in value).strip()
-    return str(value or "").strip()
 
 
 def study_of(ds: Dataset, study_uid: str) -> StudySummary:
-    name = _text(ds, "PatientName")
     return StudySummary(
         study_uid=study_uid,
-        patient_name=format_person_name(name) if name else "",
+        patient_name=_text(ds, "PatientName", person_name=True),
         patient_id=_text(ds, "PatientID"),
         birth_date=_date(_text(ds, "PatientBirthDate")),
         sex=_text(ds, "PatientSex"),
@@ -103,26 +106,61 @@ def series_of(ds: Dataset, study_uid: str, series_uid: str) -> SeriesSummary:
     )
 
 
-def instance_from_header(member: Member, ds: Dataset) -> LocalInstance | None:
+def _ascii(ds: Dataset, tag: int) -> str:
+    """A value of an ASCII-only VR (UI, CS, IS) as stored, without pydicom's conversion:
+    converting values was most of a scan's time, and these need none."""
+    try:
+        element = ds.get_item(tag)
+    except _READ_ERRORS:
+        return ""
+    if element is None:
+        return ""
+    value = element.value
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip(" \x00")
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value).strip()
+    return str(value or "").strip()
+
+
+class Summaries:
+    """The study and series summaries a scan has made, so each is made once: a study
+    of 300 instances has its patient and study attributes converted once, not 300 times."""
+
+    def __init__(self) -> None:
+        self.studies: dict[str, StudySummary] = {}
+        self.series: dict[str, SeriesSummary] = {}
+
+
+def instance_from_header(
+    member: Member, ds: Dataset, summaries: Summaries | None = None
+) -> LocalInstance | None:
     """The index entry of an instance header; None without the three UIDs."""
-    study_uid = _text(ds, "StudyInstanceUID")
-    series_uid = _text(ds, "SeriesInstanceUID")
-    sop_uid = _text(ds, "SOPInstanceUID")
+    study_uid = _ascii(ds, 0x0020000D)
+    series_uid = _ascii(ds, 0x0020000E)
+    sop_uid = _ascii(ds, 0x00080018)
     if not (study_uid and series_uid and sop_uid):
         return None
+    summaries = summaries or Summaries()
+    study = summaries.studies.get(study_uid)
+    if study is None:
+        study = summaries.studies[study_uid] = study_of(ds, study_uid)
+    series = summaries.series.get(series_uid)
+    if series is None:
+        series = summaries.series[series_uid] = series_of(ds, study_uid, series_uid)
     return LocalInstance(
         member=member,
         study_uid=study_uid,
         series_uid=series_uid,
         sop_uid=sop_uid,
-        sop_class_uid=_text(ds, "SOPClassUID"),
-        instance_number=_int(_text(ds, "InstanceNumber")),
+        sop_class_uid=_ascii(ds, 0x00080016),
+        instance_number=_int(_ascii(ds, 0x00200013)),
         rows=_int(_text(ds, "Rows")),
         columns=_int(_text(ds, "Columns")),
-        frames=_int(_text(ds, "NumberOfFrames")),
-        burned_in_annotation=_text(ds, "BurnedInAnnotation").upper() == "YES",
-        study=study_of(ds, study_uid),
-        series=series_of(ds, study_uid, series_uid),
+        frames=_int(_ascii(ds, 0x00280008)),
+        burned_in_annotation=_ascii(ds, 0x00280301).upper() == "YES",
+        study=study,
+        series=series,
     )
 
 

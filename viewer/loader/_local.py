@@ -58,6 +58,7 @@ from ._index import (
     DICOMDIR_CLASS,
     LocalIndex,
     LocalInstance,
+    Summaries,
     instance_from_header,
     read_index_header,
 )
@@ -139,6 +140,7 @@ class LocalFolderSource:
         self._scan_thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._scanning = False
+        self._summaries = Summaries()
 
     # -- what the last scan found ---------------------------------------------------
 
@@ -197,6 +199,7 @@ class LocalFolderSource:
         so far; otherwise they see the previous scan's results until this one ends.
         """
         index = LocalIndex()
+        self._summaries = Summaries()
         with self._lock:
             if incremental:
                 self._close_archives()
@@ -337,7 +340,7 @@ class LocalFolderSource:
                 head = stream.read(132)
                 if not (is_zip(head) or named or path in self.roots):
                     member = FileMember(path, os.fstat(stream.fileno()).st_size)
-                    yield _instance(member, stream)
+                    yield _instance(member, self._summaries, stream)
                     return
         except OSError as exc:
             log.debug("skipping %s: %s", path, exc)
@@ -356,7 +359,7 @@ class LocalFolderSource:
             except OSError:
                 yield None
                 return
-            yield _instance(FileMember(path, size))
+            yield _instance(FileMember(path, size), self._summaries)
 
     def _zip_entries(
         self, path: Path, cancel: threading.Event | None
@@ -376,7 +379,7 @@ class LocalFolderSource:
                 if is_dicomdir_name(Path(member.info.filename).name):
                     yield None
                     continue
-                yield _instance(member)
+                yield _instance(member, self._summaries)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             with self._lock:
                 self._problems.append(f"{path.name} could not be read to the end ({exc})")
@@ -664,14 +667,16 @@ def _is_dicomdir(path: Path) -> bool:
     return str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS
 
 
-def _instance(member: Member, stream: BinaryIO | None = None) -> LocalInstance | None:
+def _instance(
+    member: Member, summaries: Summaries, stream: BinaryIO | None = None
+) -> LocalInstance | None:
     header = read_index_header(member, stream)
     if header is None:
         return None
     meta = getattr(header, "file_meta", None)
     if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_CLASS:
         return None
-    return instance_from_header(member, header)
+    return instance_from_header(member, header, summaries)
 
 
 def _refusals(path: Path, refused: Sequence[RefusedMember]) -> str:
