@@ -1,4 +1,4 @@
-"""File dialogs: open a folder, open files, save the view as PNG.
+"""File dialogs: open a folder, open files, save the view as PNG, export a study.
 
 dearpygui's own file dialog (no native dialog library to ship or break); built once,
 shown on demand. With manual callback management its answers arrive through the
@@ -16,6 +16,8 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 __all__ = [
+    "EXPORT_FOLDER",
+    "EXPORT_ZIP",
     "OPEN_FILES",
     "OPEN_FOLDER",
     "SAVE_PNG",
@@ -27,6 +29,8 @@ __all__ = [
 OPEN_FOLDER = "files/open-folder"
 OPEN_FILES = "files/open-files"
 SAVE_PNG = "files/save-png"
+EXPORT_FOLDER = "files/export-folder"
+EXPORT_ZIP = "files/export-zip"
 _SIZE = (760, 460)
 
 
@@ -65,17 +69,20 @@ def save_path(app_data: Mapping[str, Any], suffix: str = ".png") -> Path | None:
 
 
 class FileDialogs:
-    """The three dialogs; `on_open(paths)` and `on_save(path)` get what the user chose."""
+    """The dialogs; `on_open(paths)`, `on_save(path)` and `on_export(path)` get what the
+    user chose (for an export: the folder to write into, or the zip file)."""
 
     def __init__(
         self,
         on_open: Callable[[list[Path]], None],
         on_save: Callable[[Path], None],
         *,
+        on_export: Callable[[Path], None] | None = None,
         scale: float = 1.0,
     ) -> None:
         self.on_open = on_open
         self.on_save = on_save
+        self.on_export = on_export or (lambda path: None)
         self.scale = scale
         self.last_dir = Path.home()
 
@@ -97,9 +104,19 @@ class FileDialogs:
             width=width, height=height, callback=lambda s, data: self._saved(data),
         ):  # fmt: skip
             dpg.add_file_extension(".png")
+        dpg.add_file_dialog(
+            tag=EXPORT_FOLDER, label="Export the study into a folder", directory_selector=True,
+            show=False, modal=True, width=width, height=height,
+            callback=lambda s, data: self._export_folder(data),
+        )  # fmt: skip
+        with dpg.file_dialog(
+            tag=EXPORT_ZIP, label="Export the study as a zip file", show=False, modal=True,
+            width=width, height=height, callback=lambda s, data: self._export_zip(data),
+        ):  # fmt: skip
+            dpg.add_file_extension(".zip")
 
     def teardown(self) -> None:
-        for tag in (OPEN_FOLDER, OPEN_FILES, SAVE_PNG):
+        for tag in (OPEN_FOLDER, OPEN_FILES, SAVE_PNG, EXPORT_FOLDER, EXPORT_ZIP):
             if dpg.does_item_exist(tag):
                 dpg.delete_item(tag)
 
@@ -118,7 +135,29 @@ class FileDialogs:
             SAVE_PNG, default_path=str(directory), default_filename=filename, show=True
         )
 
+    def export_folder(self) -> None:
+        """Ask for the folder an export goes into (a new folder is made inside it)."""
+        dpg.configure_item(EXPORT_FOLDER, default_path=str(self.last_dir), show=True)
+
+    def export_zip(self, filename: str) -> None:
+        """Ask where to write the export's zip, suggesting `filename` (without ".zip")."""
+        dpg.configure_item(
+            EXPORT_ZIP, default_path=str(self.last_dir), default_filename=filename, show=True
+        )
+
     # -- answers ----------------------------------------------------------------------
+
+    def _export_folder(self, app_data: Mapping[str, Any]) -> None:
+        paths = chosen_paths(app_data, folder=True)
+        if paths:
+            self.last_dir = paths[0]
+            self.on_export(paths[0])
+
+    def _export_zip(self, app_data: Mapping[str, Any]) -> None:
+        path = save_path(app_data, ".zip")
+        if path is not None:
+            self.last_dir = path.parent
+            self.on_export(path)
 
     def _opened(self, app_data: Mapping[str, Any], *, folder: bool) -> None:
         paths = chosen_paths(app_data, folder=folder)

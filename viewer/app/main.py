@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import dearpygui.dearpygui as dpg
 
 from .display import DisplayInfo, NoDisplay, check_display, release_display
+from .export_dialog import ExportChoice, ExportDialog
 from .files import FileDialogs
 from .fonts import Fonts, load_fonts
 from .shell import SERVERS_TAB, Shell
@@ -38,7 +39,14 @@ from .ui_thread import BackgroundTasks, CancelToken, Task, UiQueue
 from .viewer_state import ViewerState
 
 if TYPE_CHECKING:
-    from net import DicomWebClient, SeriesSummary, ServerConfig, StudyQuery, StudySummary
+    from net import (
+        DicomWebClient,
+        SeriesSummary,
+        ServerConfig,
+        StudyQuery,
+        StudySource,
+        StudySummary,
+    )
     from viewer.demo import DemoStudy
     from viewer.loader import LoaderEvent, LoaderHub, LocalFolderSource, ScanProgress, SeriesLoader
     from viewer.settings import ServerRegistry
@@ -48,6 +56,7 @@ if TYPE_CHECKING:
     from .store import StoreReport
     from .studies_page import StudiesPage
     from .studies_state import SearchFn, StudiesState
+    from .study_export import ExportReport
     from .viewer_page import ViewerPage
 
 __all__ = ["EXIT_NO_DISPLAY", "App", "Gui", "ensure_gui", "run"]
@@ -177,7 +186,14 @@ class App:
         self.list_loader: SeriesLoader | None = None
         self._server_id: str | None = None
         self._clients: list[DicomWebClient] = []
-        self.files = FileDialogs(self.open_local, self._export_to, scale=gui.display.scale)
+        self.files = FileDialogs(
+            self.open_local, self._export_to, on_export=self._export_study_to,
+            scale=gui.display.scale,
+        )  # fmt: skip
+        self.export_dialog = ExportDialog(self._export_chosen, scale=gui.display.scale)
+        #: What File > Export study… was opened for, and what the user chose in it.
+        self._export_target: tuple[StudySource, str, str | None] | None = None
+        self._export_choice: ExportChoice | None = None
         #: Paths from the command line, opened once the settings have loaded.
         self.paths = list(paths or [])
         self._go_to_study = self._final_list_pending = False
@@ -191,11 +207,13 @@ class App:
             self.state.page = "viewer"
         self.shell.build()
         self.files.build()
+        self.export_dialog.build()
         self.shell.actions.update(
             {
                 "open-folder": self.files.open_folder,
                 "open-files": self.files.open_files,
                 "export-png": self.export_view,
+                "export-study": self.export_study,
             }
         )
         dpg.set_exit_callback(lambda: self.state.request_exit())
@@ -623,6 +641,100 @@ class App:
             )
         )
 
+    # -- File > Export study… -------------------------------------------------------
+
+    def export_study(self) -> None:
+        """Ask how to export the study open in the list (or the series on screen)."""
+        studies = self.studies
+        opened = studies.opened if studies is not None else None
+        source: StudySource | None = (
+            self.local_source if studies is not None and studies.local else self.server_client
+        )
+        if opened is None or source is None or studies is None:
+            self.state.notify("warning", "Open a study first: click it in the DICOMs list.")
+            return
+        study = opened.study
+        series_uid, series_label = None, None
+        handle = self.viewer_page.handle if self.viewer_page is not None else None
+        if (
+            handle is not None
+            and handle.loader is self.list_loader
+            and handle.study_uid == study.study_uid
+        ):
+            series_uid = handle.series_uid
+            shown = next((s for s in opened.series if s.series_uid == series_uid), None)
+            number = shown.series_number if shown is not None else None
+            series_label = f"#{number if number is not None else '?'} " + (
+                shown.modality if shown is not None else ""
+            )
+        burned = None
+        if self.local_source is not None and source is self.local_source:
+            instances = self.local_source.instances(study.study_uid)
+            burned = sum(i.burned_in_annotation for i in instances)
+        self._export_target = (source, study.study_uid, series_uid)
+        name = study.patient_name.replace("^", " ") or "(no name)"
+        self.export_dialog.open(
+            f"{name} — {study.description or 'study'}", series=series_label, burned_in=burned
+        )
+
+    def _export_chosen(self, choice: ExportChoice) -> None:
+        self._export_choice = choice
+        if choice.as_zip:
+            self.files.export_zip(_export_basename())
+        else:
+            self.files.export_folder()
+
+    def _export_study_to(self, chosen: Path) -> None:
+        """The file dialog's answer: a zip file, or the folder a new export folder goes in."""
+        from .study_export import ExportRequest
+
+        target, choice = self._export_target, self._export_choice
+        if target is None or choice is None:
+            return
+        source, study_uid, series_uid = target
+        destination = chosen if choice.as_zip else chosen / _export_basename()
+        request = ExportRequest(
+            study_uid, series_uid if choice.series_only else None, destination,
+            deidentify=choice.deidentify, keep_private=choice.keep_private,
+        )  # fmt: skip
+        if choice.as_zip and destination.exists():
+            self.state.ask(
+                Confirmation(
+                    title="Replace the file?",
+                    message=f"{destination} exists already. Replace it?",
+                    confirm_label="Replace",
+                    on_confirm=lambda: self._run_export(source, request),
+                )
+            )
+            return
+        self._run_export(source, request)
+
+    def _run_export(self, source: StudySource, request: object) -> None:
+        from .study_export import ExportRequest, export_study
+
+        assert isinstance(request, ExportRequest)
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 25 == 0:
+                text = f"Exporting: {done} of {total} instances written…"
+                self.tasks.post(lambda: self.state.notify("info", text))
+
+        def failed(exc: BaseException) -> None:
+            log.error("export failed", exc_info=exc)
+            self.state.notify("error", f"The export failed: {exc}")
+
+        self.tasks.submit(
+            "export",
+            "Exporting the study…",
+            lambda cancel: export_study(source, request, cancel=cancel, progress=progress),
+            on_done=self._exported,
+            on_error=failed,
+        )
+
+    def _exported(self, report: ExportReport) -> None:
+        level, text = report.summary()
+        self.state.notify(level, text)
+
     def _demo_ready(self, demo: DemoStudy) -> None:
         from viewer.loader import LocalFolderSource
 
@@ -683,6 +795,7 @@ class App:
         if self.servers_page is not None:
             self.servers_page.teardown()
         self.files.teardown()
+        self.export_dialog.teardown()
         self.shell.teardown()
 
 
@@ -713,6 +826,11 @@ def _connect(
         return client, client
     plain = DicomWebClient(msgspec.structs.replace(config, fuzzy_matching=False), auth)
     return client, plain
+
+
+def _export_basename() -> str:
+    """An export's name: when it was made, never whose study it is."""
+    return time.strftime("zhiva-export-%Y%m%d-%H%M%S")
 
 
 def _prepare_demo() -> DemoStudy:

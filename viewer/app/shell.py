@@ -39,6 +39,7 @@ MENU: tuple[tuple[str | None, str], ...] = (
     ("open-files", "Open files…"),
     (None, ""),
     ("export-png", "Export view as PNG…"),
+    ("export-study", "Export study…"),
     (None, ""),
     ("quit", "Quit"),
 )

@@ -14,6 +14,27 @@ from ._common import EXIT_FAILED, EXIT_OK
 __all__ = ["SELF_CHECK_SYNTAXES", "self_check"]
 
 
+def _check_deidentification(report: Callable[[str, str], None]) -> None:
+    """The export's de-identification loads (a packaged app bundles it by name) and
+    removes a patient's name."""
+    try:
+        from pydicom.dataset import Dataset
+
+        from ..deid import PROFILE_TABLE, Deidentifier, profile_actions
+
+        ds = Dataset()
+        ds.PatientName, ds.StudyInstanceUID = "Doe^Jane", "1.2.3"
+        Deidentifier()(ds)
+        ok = ds.PatientName == "" and ds.StudyInstanceUID != "1.2.3"
+        report(
+            "pass" if ok else "fail",
+            f"de-identification: PS3.15 Basic Profile, {len(profile_actions())} attributes "
+            f"({PROFILE_TABLE})",
+        )
+    except Exception as exc:  # any failure here is the finding itself
+        report("fail", f"de-identification: {exc}")
+
+
 def self_check(paths: AppPaths) -> int:
     from ..settings import ServerRegistry
 
@@ -62,6 +83,7 @@ def self_check(paths: AppPaths) -> int:
     _check_assets(report)
     _check_decoders(report)
     _check_decoding(report)
+    _check_deidentification(report)
     failed = sum(status == "fail" for status, _ in lines)
     print("self-check: " + ("all checks passed." if not failed else f"{failed} check(s) failed."))
     return EXIT_OK if not failed else EXIT_FAILED
