@@ -9,7 +9,8 @@ import viewer.settings
 from .conftest import PYTHON, child_env
 
 EXPECTED = {
-    "APP_NAME", "ENV_CONFIG_DIR", "ENV_SECRET_STORE", "ENV_SERVERS_CA_FILE", "ENV_SERVERS_FILE",
+    "APP_NAME", "DEFAULT_DISK_MIB", "DEFAULT_MEMORY_MIB", "MAX_DISK_MIB", "MAX_MEMORY_MIB",
+    "MIN_MEMORY_MIB", "CacheSettings", "ENV_CONFIG_DIR", "ENV_SECRET_STORE", "ENV_SERVERS_CA_FILE", "ENV_SERVERS_FILE",
     "ENV_SERVERS_URL", "ENV_TEST_PAUSE_AT", "LOCAL_SERVER_PRESET_ID", "MIGRATIONS", "REDACTED",
     "SCHEMA_VERSION", "SECRET_KINDS", "SERVER_LIST_FORMAT", "SERVER_LIST_VERSION",
     "AmbiguousServer", "AppPaths", "CorruptSettings", "DecodedSettings", "DuplicateServer",

@@ -12,6 +12,7 @@ from net import ServerConfig
 from viewer.settings import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    CacheSettings,
     CorruptSettings,
     NewerSettings,
     Settings,
@@ -101,7 +102,44 @@ SAMPLES: dict[int, list[tuple[bytes, Settings]]] = {
             ),
         ),
     ],
+    1: [
+        # Version 1 had no cache section: the budgets it used become the saved ones.
+        (
+            _json(
+                {
+                    "schema_version": 1,
+                    "servers": [{"id": "s1", "name": "PACS", "url": "https://pacs.example.org"}],
+                    "selected_server_id": "s1",
+                }
+            ),
+            Settings(
+                servers=(ServerConfig(id="s1", name="PACS", url="https://pacs.example.org"),),
+                selected_server_id="s1",
+                cache=CacheSettings(memory_mib=1024, disk_mib=4096),
+            ),
+        ),
+    ],
 }
+
+
+def test_cache_budgets_round_trip_and_bad_ones_never_cost_the_servers() -> None:
+    saved = Settings(cache=CacheSettings(memory_mib=2048, disk_mib=0))
+    decoded = decode_settings(encode_settings(saved))
+    assert decoded.settings.cache == CacheSettings(memory_mib=2048, disk_mib=0)
+    assert decoded.settings.cache.disk_budget == 0
+    assert decoded.settings.cache.memory_budget == 2048 * 1024**2
+    # Hand-edited: out of range is clamped where used, the wrong type falls back.
+    odd = CacheSettings(memory_mib=1, disk_mib=-5)
+    assert odd.memory_budget == 64 * 1024**2 and odd.disk_budget == 0
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "servers": [{"id": "a1", "name": "A", "url": "https://a.example.org"}],
+        "cache": {"memory_mib": "lots"},
+    }
+    decoded = decode_settings(_json(document))
+    assert decoded.settings.cache == CacheSettings()
+    assert [s.id for s in decoded.settings.servers] == ["a1"]
+    assert any("cache settings" in note for note in decoded.notes)
 
 
 def test_every_migration_has_a_sample() -> None:

@@ -64,6 +64,16 @@ class AppPaths:
     def log_file(self) -> Path:
         return self.log_dir / "zhiva-viewer.log"
 
+    @property
+    def instance_cache_dir(self) -> Path:
+        """The on-disk instance cache (Settings > Cache, ``zhiva-viewer cache``)."""
+        return self.cache_dir / "instances"
+
+    @property
+    def demo_dir(self) -> Path:
+        """Where the demo study is generated (once) and read from."""
+        return self.cache_dir / "demo"
+
 
 def resolve_paths(
     config_dir: str | os.PathLike[str] | None = None,

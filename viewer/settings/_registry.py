@@ -54,7 +54,7 @@ from ._org import ManagedServer as OrganisationServer
 from ._org import OrganisationServers, load_organisation_servers
 from ._paths import AppPaths
 from ._presets import load_presets
-from ._schema import Settings, derive_server_id
+from ._schema import CacheSettings, Settings, derive_server_id
 from ._secrets import SecretStore, open_secret_store
 from ._serverlist import decode_server_list, encode_server_list
 from ._store import LoadedSettings, SettingsStore
@@ -408,6 +408,12 @@ class ServerRegistry:
 
     def clear_selection(self) -> None:
         self._update(lambda s: msgspec.structs.replace(s, selected_server_id=None))
+
+    # -- Settings > Cache -------------------------------------------------------------
+
+    def set_cache_settings(self, cache: CacheSettings) -> CacheSettings:
+        """Save the cache budgets (merged with what another instance saved meanwhile)."""
+        return self._update(lambda s: msgspec.structs.replace(s, cache=cache)).cache
 
     # -- import / export --------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 The file is a JSON object with ``schema_version``, ``servers`` (a list of
 `net.ServerConfig` objects), ``selected_server_id`` (null until the user saves a
-selection) and whatever sections later versions add. Decoding goes bytes -> raw JSON ->
+selection), ``cache`` (Settings > Cache: the memory and disk budgets in MiB, since
+version 2) and whatever sections later versions add. Decoding goes bytes -> raw JSON ->
 migrations (one small function per version step, on plain dicts) -> `Settings`;
 anything that fails on the way is a `CorruptSettings` with a message that says where.
 
@@ -32,8 +33,14 @@ from net import ServerConfig
 from ._errors import CorruptSettings, NewerSettings
 
 __all__ = [
+    "DEFAULT_DISK_MIB",
+    "DEFAULT_MEMORY_MIB",
+    "MAX_DISK_MIB",
+    "MAX_MEMORY_MIB",
     "MIGRATIONS",
+    "MIN_MEMORY_MIB",
     "SCHEMA_VERSION",
+    "CacheSettings",
     "DecodedSettings",
     "Migration",
     "Settings",
@@ -44,7 +51,38 @@ __all__ = [
     "server_fields",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+_MiB = 1024**2
+#: Settings > Cache defaults: 1 GiB of decoded images in memory (a 300-slice 512x512
+#: CT is 158 MB), 4 GiB of retrieved instances on disk (about 25 such series).
+DEFAULT_MEMORY_MIB = 1024
+DEFAULT_DISK_MIB = 4096
+#: Below this one large series cannot be scrolled; above the maxima it is a typo.
+MIN_MEMORY_MIB = 64
+MAX_MEMORY_MIB = 1024 * 1024
+MAX_DISK_MIB = 16 * 1024 * 1024
+
+
+class CacheSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings > Cache: how much the app keeps, in MiB (a disk budget of 0 is off).
+
+    A hand-edited value out of range is clamped where it is used (`memory_budget`,
+    `disk_budget`), never a reason to set the whole settings file aside.
+    """
+
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    disk_mib: int = DEFAULT_DISK_MIB
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes of decoded images the app's frame cache may hold."""
+        return max(MIN_MEMORY_MIB, min(self.memory_mib, MAX_MEMORY_MIB)) * _MiB
+
+    @property
+    def disk_budget(self) -> int:
+        """Bytes of retrieved instances the disk cache may hold (0: nothing is kept)."""
+        return max(0, min(self.disk_mib, MAX_DISK_MIB)) * _MiB
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: The server the app opens with. None means "no server configured" (first launch),
     #: even when presets or organisation servers are offered.
     selected_server_id: str | None = None
+    cache: CacheSettings = CacheSettings()
 
 
 Migration = Callable[[Any], dict[str, Any]]
@@ -72,8 +111,13 @@ def _v0_to_v1(raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+def _v1_to_v2(raw: Any) -> dict[str, Any]:
+    """Version 2 adds the ``cache`` section; its defaults are the budgets version 1 used."""
+    return dict(raw)
+
+
 #: ``MIGRATIONS[n]`` turns a version-n document into a version n+1 document.
-MIGRATIONS: Mapping[int, Migration] = {0: _v0_to_v1}
+MIGRATIONS: Mapping[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2}
 
 #: Namespace of ids derived for servers that were written without one.
 _ID_NAMESPACE = uuid.UUID("6f1d8c52-3c1e-4f4a-9a57-7d7e1b0f2a10")
@@ -171,7 +215,15 @@ def _convert(raw: dict[str, Any], *, lenient: bool) -> tuple[Settings, list[str]
             if not lenient:
                 raise CorruptSettings(f"Server #{index + 1} is not valid: {exc}") from exc
             notes.append(f"server #{index + 1} was skipped: {exc}")
-    return Settings(servers=tuple(converted), selected_server_id=selected), notes
+    cache = CacheSettings()
+    if raw.get("cache") is not None:
+        try:
+            cache = msgspec.convert(raw["cache"], CacheSettings)
+        except msgspec.ValidationError as exc:
+            # The budgets are not worth losing the servers over: defaults, and a note.
+            notes.append(f"the cache settings were not valid ({exc}); the defaults are used")
+    settings = Settings(servers=tuple(converted), selected_server_id=selected, cache=cache)
+    return settings, notes
 
 
 def decode_settings(
