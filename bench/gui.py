@@ -142,10 +142,9 @@ def main() -> int:
                 for old in app.loaders:
                     old.shutdown()
                 app.loaders.clear()
-                if app.hub is not None:
-                    app.hub.shutdown()
-                app.hub = LoaderHub(workers=args.workers, worker_niceness=niceness)
-                loader = app.hub.loader_for_client(client)
+                app.caches.shutdown()
+                hub = app.caches.hub = LoaderHub(workers=args.workers, worker_niceness=niceness)
+                loader = hub.loader_for_client(client)
                 app.loaders.append(loader)
                 app.server_loader = app.list_loader = loader
                 page = app.viewer_page

@@ -32,11 +32,24 @@ def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="session")
+def session_demo(cache_home: Path) -> Path:
+    """The demo study, generated once for the session (it is the same every time)."""
+    from viewer.demo import ensure_demo_study
+
+    root = cache_home / "demo"
+    ensure_demo_study(root)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_home: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_home: Path, session_demo: Path
 ) -> Iterator[Path]:
     config_dir = tmp_path / "config"
+    # The app keeps the demo under --config-dir: this one's is the session's copy.
+    (config_dir / "cache").mkdir(parents=True)
+    (config_dir / "cache" / "demo").symlink_to(session_demo, target_is_directory=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     monkeypatch.setenv("ZHIVA_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("ZHIVA_SECRET_STORE", "file")

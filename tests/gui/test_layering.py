@@ -13,7 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     "module",
-    ["viewer.app.state", "viewer.app.servers_state", "viewer.app.ui_thread", "viewer.app.display"],
+    [
+        "viewer.app.state",
+        "viewer.app.servers_state",
+        "viewer.app.ui_thread",
+        "viewer.app.display",
+        "viewer.app.cache_state",
+    ],
 )
 def test_models_do_not_import_dearpygui(module: str) -> None:
     code = f"import sys, {module}; print('dearpygui' in sys.modules)"

@@ -21,11 +21,13 @@ MakeApp = Callable[..., Driver]
 
 
 def test_demo_opens_offline_and_the_wheel_scrolls_slice_by_slice(
-    make_app: MakeApp, tmp_path: Path
+    make_app: MakeApp, tmp_path: Path, isolated_env: Path
 ) -> None:
     ui = make_app(demo=True)
     assert ui.app.state.page == "viewer"
     ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
+    demo = ui.app.demo_study
+    assert demo is not None and demo.root.is_relative_to(isolated_env)  # under --config-dir
     state = ui.app.viewer
     assert state.count == 60
     assert ui.app.viewer_page is not None and ui.app.viewer_page.state.banner

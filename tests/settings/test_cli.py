@@ -347,3 +347,26 @@ def test_config_dir_flag_beats_the_env_var(
     assert code == 0
     assert (flag_dir / "settings.json").exists() and not (config_dir / "settings.json").exists()
     assert (flag_dir / "logs" / "zhiva-viewer.log").exists()
+
+
+def test_cache_info_and_clear_use_the_config_dir_and_the_saved_budgets(
+    capsys: CaptureFixture, config_dir: Path
+) -> None:
+    from viewer.loader import InstanceDiskCache
+    from viewer.settings import CacheSettings, ServerRegistry
+
+    registry = ServerRegistry.open(resolve_paths(config_dir), fetch_organisation=False)
+    registry.set_cache_settings(CacheSettings(memory_mib=512, disk_mib=100))
+    disk = InstanceDiskCache(config_dir / "cache" / "instances")
+    disk.put("https://pacs.example.org/rs", "1.2.3", b"x" * 1500)
+    disk.put("https://pacs.example.org/rs", "1.2.4", b"y" * 1500)
+    code, out, _ = run(capsys, "--config-dir", str(config_dir), "cache", "info")
+    assert code == 0
+    assert str(config_dir / "cache" / "instances") in out
+    assert "3 KB in 2 instances, budget 100 MiB" in out
+    assert "budget 512 MiB" in out
+    code, out, _ = run(capsys, "cache", "clear", "--config-dir", str(config_dir))
+    assert code == 0 and "Cleared 3 KB" in out
+    assert len(InstanceDiskCache(config_dir / "cache" / "instances")) == 0
+    code, _, err = run(capsys, "cache")
+    assert code == 2 and "COMMAND" in err

@@ -1038,6 +1038,29 @@ class TestPacs:
         )
 
     @property
+    def access_log(self) -> Path:
+        """nginx's access log: one line per request any client made (combined format)."""
+        return Path(self.workdir) / "nginx" / "access.log"
+
+    def access_mark(self) -> int:
+        """Where the access log ends now: `requests_since` counts from here."""
+        try:
+            return self.access_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def requests_since(self, mark: int) -> list[str]:
+        """The request lines (``GET /zhiva/pacs/... HTTP/1.1``) nginx logged after `mark`.
+
+        nginx writes a line when a request ends, so every request that has been
+        answered is there.
+        """
+        with self.access_log.open("rb") as log:
+            log.seek(mark)
+            text = log.read().decode("utf-8", "replace")
+        return [line.split('"')[1] for line in text.splitlines() if line.count('"') >= 2]
+
+    @property
     def token_server_url(self) -> str:
         """``tokenServer`` of the auth tokens: ``<auth_url>/generate-access-token``."""
         return f"{self.auth_url}/generate-access-token"

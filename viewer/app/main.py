@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import dearpygui.dearpygui as dpg
 
+from .cache_state import AppCaches
 from .display import DisplayInfo, NoDisplay, check_display, release_display
 from .export_dialog import ExportChoice, ExportDialog
 from .files import FileDialogs
 from .fonts import Fonts, load_fonts
-from .shell import SERVERS_TAB, Shell
+from .shell import CACHE_TAB, SERVERS_TAB, Shell
 from .state import AppState, Confirmation
 from .theme import BACKGROUND, Themes, create_themes
 from .ui_thread import BackgroundTasks, CancelToken, Task, UiQueue
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from viewer.loader import LoaderEvent, LoaderHub, LocalFolderSource, ScanProgress, SeriesLoader
     from viewer.settings import ServerRegistry
 
+    from .cache_page import CachePage
+    from .cache_state import CacheState
     from .servers_page import ServersPage
     from .servers_state import ServersPageState
     from .store import StoreReport
@@ -164,9 +167,11 @@ class App:
         self._startup: Task[ServerRegistry] | None = None
         self.viewer = ViewerState()
         self.viewer_page: ViewerPage | None = None
-        #: The app's one frame cache, disk cache and loader threads (made on first use:
-        #: its imports are not on the startup path).
-        self.hub: LoaderHub | None = None
+        #: The app's one frame cache, disk cache and loader threads (`hub`, made on
+        #: first use: its imports are not on the startup path), and Settings > Cache.
+        self.caches = AppCaches(config_dir, worker_niceness=LOADER_NICENESS)
+        self.cache_state: CacheState | None = None
+        self.cache_page: CachePage | None = None
         #: Loaders this app made, one per source (closed with it), all over `hub`.
         self.loaders: list[SeriesLoader] = []
         self.demo_study: DemoStudy | None = None
@@ -247,6 +252,7 @@ class App:
         self.servers_page = ServersPage(self.servers, SERVERS_TAB, self.gui.themes, self.gui.fonts)
         self.servers_page.build()
         self.registry = registry
+        self._build_cache_section(registry)
         self._build_studies()
         self.state.settings_loaded()
         if self.link:
@@ -258,6 +264,39 @@ class App:
             # First launch (or the selected server is gone): nothing to browse yet, so
             # show the demo study (offline, seconds) with a pointer to Settings.
             self.open_demo()
+
+    def _build_cache_section(self, registry: ServerRegistry) -> None:
+        from .cache_page import CachePage
+        from .cache_state import CacheFields, CacheState
+
+        caches = self.caches
+        saved = registry.settings.cache
+        # Applied on a worker: a smaller disk budget deletes files.
+        self.tasks.submit(
+            "cache-budgets",
+            "Applying the cache settings…",
+            lambda cancel: caches.use_settings(saved),
+            on_done=lambda _: None,
+        )
+
+        def save(fields: CacheFields) -> None:
+            from viewer.settings import CacheSettings
+
+            wanted = CacheSettings(memory_mib=fields.memory_mib, disk_mib=fields.disk_mib)
+            caches.use_settings(registry.set_cache_settings(wanted))
+
+        self.cache_state = CacheState(
+            self.state, self.tasks,
+            saved=CacheFields(saved.memory_mib, saved.disk_mib), save=save,
+            usage=caches.usage, clear=caches.clear,
+        )  # fmt: skip
+        self.cache_page = CachePage(self.cache_state, CACHE_TAB, self.gui.themes, self.gui.fonts)
+        self.cache_page.build()
+
+    @property
+    def hub(self) -> LoaderHub | None:
+        """The app's `LoaderHub`, once something needed it."""
+        return self.caches.hub
 
     # -- the study list ---------------------------------------------------------------
 
@@ -331,16 +370,7 @@ class App:
     def loader_hub(self) -> LoaderHub:
         """The app's `LoaderHub`: one memory budget, one disk cache, one pool for every
         source (the server, local files, the demo)."""
-        if self.hub is None:
-            from viewer.loader import InstanceDiskCache, LoaderHub
-            from viewer.settings import resolve_paths
-
-            paths = resolve_paths(self.config_dir)
-            self.hub = LoaderHub(
-                disk_cache=InstanceDiskCache(paths.cache_dir / "instances"),
-                worker_niceness=LOADER_NICENESS,
-            )
-        return self.hub
+        return self.caches.loader_hub()
 
     def _server_ready(
         self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
@@ -608,7 +638,7 @@ class App:
         self.tasks.submit(
             "demo",
             "Preparing the demo study…",
-            lambda cancel: _prepare_demo(),
+            lambda cancel: _prepare_demo(self.caches.paths.demo_dir),
             on_done=self._demo_ready,
             on_error=lambda exc: self.state.notify("error", f"The demo study failed: {exc}"),
         )
@@ -758,6 +788,8 @@ class App:
             self._dispatch()
         if self.viewer_page is not None:
             self.viewer_page.update()
+        if self.cache_page is not None and self.state.page == "settings":
+            self.cache_page.update(time.monotonic())
         dpg.render_dearpygui_frame()
         self.frames += 1
         if self.frames == 1:
@@ -780,9 +812,7 @@ class App:
         for loader in self.loaders:
             loader.shutdown()
         self.loaders.clear()
-        if self.hub is not None:
-            self.hub.shutdown()
-            self.hub = None
+        self.caches.shutdown()
         for client in self._clients:
             client.close()
         self._clients.clear()
@@ -794,6 +824,9 @@ class App:
             self.viewer_page = None
         if self.servers_page is not None:
             self.servers_page.teardown()
+        if self.cache_page is not None:
+            self.cache_page.teardown()
+            self.cache_page = None
         self.files.teardown()
         self.export_dialog.teardown()
         self.shell.teardown()
@@ -833,14 +866,14 @@ def _export_basename() -> str:
     return time.strftime("zhiva-export-%Y%m%d-%H%M%S")
 
 
-def _prepare_demo() -> DemoStudy:
+def _prepare_demo(root: Path) -> DemoStudy:
     # On a worker: writing the phantom and importing the loader (pydicom, net) take
     # most of a second, which the window must not wait for.
     from viewer.demo import ensure_demo_study
 
     from . import viewer_page  # noqa: F401  (imported here, off the UI thread)
 
-    return ensure_demo_study()
+    return ensure_demo_study(root)
 
 
 def run(

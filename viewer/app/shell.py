@@ -22,6 +22,7 @@ __all__ = ["MENU", "Shell", "menu_tag", "nav_tag", "page_tag"]
 ROOT = "shell/root"
 CONFIRM = "shell/confirm"
 SERVERS_TAB = "shell/settings/servers"
+CACHE_TAB = "shell/settings/cache"
 LOADING = "shell/settings/loading"
 
 
@@ -101,11 +102,15 @@ class Shell:
                 with (
                     dpg.group(tag=page_tag("settings"), show=False),
                     dpg.tab_bar(tag="shell/settings/tabs"),
-                    dpg.tab(label="Servers", tag=SERVERS_TAB),
-                    dpg.group(horizontal=True, tag=LOADING),
                 ):
-                    dpg.add_loading_indicator(style=1, radius=1.5 * s)
-                    dpg.add_text("Loading settings…", tag="shell/settings/loadtext")
+                    with (
+                        dpg.tab(label="Servers", tag=SERVERS_TAB),
+                        dpg.group(horizontal=True, tag=LOADING),
+                    ):
+                        dpg.add_loading_indicator(style=1, radius=1.5 * s)
+                        dpg.add_text("Loading settings…", tag="shell/settings/loadtext")
+                    # Settings > Cache is built into this once the settings have loaded.
+                    dpg.add_tab(label="Cache", tag=CACHE_TAB)
             with dpg.group(horizontal=True, tag="shell/status"):
                 dpg.add_text(self.app.server_label, tag="shell/status/server")
                 dpg.add_text("·", color=MUTED, tag="shell/status/sep")

@@ -24,6 +24,7 @@ from ..settings._logging import setup_logging, shutdown_logging
 from ..settings._paths import ENV_CONFIG_DIR, ENV_SERVERS_FILE, ENV_SERVERS_URL, resolve_paths
 from ..settings._paths import AppPaths as _AppPaths
 from ..settings._secrets import ENV_SECRET_STORE
+from ._cache import build_cache_parser
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -49,6 +50,7 @@ __all__ = [
     "FIELD_FLAGS",
     "SELF_CHECK_SYNTAXES",
     "SMOKE_SLICE",
+    "build_cache_parser",
     "build_parser",
     "build_servers_parser",
     "main",
@@ -77,6 +79,10 @@ server commands (zhiva-viewer servers COMMAND --help for each):
   servers test NAME                run every connection check; exit 0 if none failed
   servers link LINK [--ca-file F] [--replace]
                                    set a server up from a configuration link
+
+cache commands (the images kept on this computer, as in Settings > Cache):
+  cache info                       where the cache is, its budgets, what it holds
+  cache clear                      delete every cached image
 
 NAME is a server's name or its id. Settings live in the platform's user config
 directory unless --config-dir or {ENV_CONFIG_DIR} names another (portable installs,
@@ -217,8 +223,15 @@ def _run_gui(args: argparse.Namespace, paths: _AppPaths) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    servers_mode = _first_positional(args_list) == "servers"
-    parser = build_servers_parser() if servers_mode else build_parser()
+    area = _first_positional(args_list)
+    servers_mode = area == "servers"
+    cache_mode = area == "cache"
+    if servers_mode:
+        parser = build_servers_parser()
+    elif cache_mode:
+        parser = build_cache_parser()
+    else:
+        parser = build_parser()
     try:
         args = parser.parse_args(args_list)
     except UsageError as exc:
@@ -236,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
             from ._servers import run_servers
 
             return run_servers(args, paths)
+        if cache_mode:
+            from ._cache import run_cache
+
+            return run_cache(args, paths)
         return _run_app(args, paths)
     except UsageError as exc:
         print(exc, file=sys.stderr)

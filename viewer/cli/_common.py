@@ -30,7 +30,8 @@ EXIT_USAGE = 2
 USAGE = """\
 zhiva-viewer [--config-dir DIR] [--demo] [LINK | PATH...]
        zhiva-viewer --version | --self-check | --smoke PNG
-       zhiva-viewer [--config-dir DIR] servers COMMAND [ARGS]"""
+       zhiva-viewer [--config-dir DIR] servers COMMAND [ARGS]
+       zhiva-viewer [--config-dir DIR] cache info|clear"""
 
 
 class Parser(argparse.ArgumentParser):
