@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
@@ -361,3 +362,17 @@ def test_close_stops_a_running_scan(tmp_path: Path) -> None:
 
 def _iter_paths(root: Path) -> Iterator[Path]:
     yield from sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "name", ["MR_small_bigendian.dcm", "MR_small_implicit.dcm", "CT_small.dcm"]
+)
+def test_image_sizes_are_read_in_each_byte_order(tmp_path: Path, name: str) -> None:
+    # pydicom's own test files (DESIGN.md §5): read from its wheel, never downloaded.
+    original = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    (tmp_path / name).write_bytes(original.read_bytes())
+    ds = pydicom.dcmread(original, stop_before_pixels=True)
+    source = LocalFolderSource(tmp_path)
+    (instance,) = source.search_instances(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
+    assert (instance.rows, instance.columns) == (ds.Rows, ds.Columns)
+    assert instance.instance_number == (int(ds.InstanceNumber) if "InstanceNumber" in ds else None)

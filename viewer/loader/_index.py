@@ -23,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from net import SeriesSummary, StudySummary, dicom_text
 
 from ._members import Member
+from ._quick_index import PREFIX_BYTES, quick_header
 
 __all__ = [
     "LocalIndex",
@@ -123,6 +124,22 @@ def _ascii(ds: Dataset, tag: int) -> str:
     return str(value or "").strip()
 
 
+def _us(ds: Dataset, tag: int) -> int | None:
+    """An unsigned short (Rows, Columns) from its stored bytes, in the data set's byte
+    order; pydicom's conversion otherwise."""
+    try:
+        element = ds.get_item(tag)
+    except _READ_ERRORS:
+        return None
+    if element is None:
+        return None
+    value = element.value
+    if isinstance(value, bytes) and len(value) == 2:
+        little = ds.original_encoding[1] is not False
+        return int.from_bytes(value, "little" if little else "big")
+    return _int(value if isinstance(value, int) else _text(ds, str(element.keyword)))
+
+
 class Summaries:
     """The study and series summaries a scan has made, so each is made once: a study
     of 300 instances has its patient and study attributes converted once, not 300 times."""
@@ -155,8 +172,8 @@ def instance_from_header(
         sop_uid=sop_uid,
         sop_class_uid=_ascii(ds, 0x00080016),
         instance_number=_int(_ascii(ds, 0x00200013)),
-        rows=_int(_text(ds, "Rows")),
-        columns=_int(_text(ds, "Columns")),
+        rows=_us(ds, 0x00280010),
+        columns=_us(ds, 0x00280011),
         frames=_int(_ascii(ds, 0x00280008)),
         burned_in_annotation=_ascii(ds, 0x00280301).upper() == "YES",
         study=study,
@@ -205,6 +222,10 @@ def _read_header(stream: BinaryIO) -> Dataset | None:
     head = stream.read(_MIN_PART10_SIZE)
     if len(head) == _MIN_PART10_SIZE and head[128:132] == b"DICM":
         force = False
+        data = head + stream.read(PREFIX_BYTES - _MIN_PART10_SIZE)
+        quick = quick_header(data, complete=len(data) < PREFIX_BYTES)
+        if quick is not None:
+            return quick
     elif _plausible_data_set(head):
         force = True
     else:
