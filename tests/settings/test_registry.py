@@ -255,6 +255,33 @@ def test_rule5_import_never_changes_an_existing_server(
     assert "New" in again.skipped
 
 
+def test_import_of_many_repeated_names_is_linear(
+    make_registry: MakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20k entries with one name took 29 s: each repeat tried " (2)", " (3)", ... from 2.
+    from viewer.settings import _registry
+
+    registry = make_registry(presets=())
+    registry.add(server("Dup (5)", url="https://dup5.example.org/rs"))  # taken: skipped
+    count = 3000
+    calls = 0
+    key = _registry._key
+
+    def counting_key(name: str) -> str:
+        nonlocal calls
+        calls += 1
+        return key(name)
+
+    monkeypatch.setattr(_registry, "_key", counting_key)
+    listed = [server("Dup", id=f"d{i}", url="https://dup.example.org/rs") for i in range(count)]
+    report = registry.import_servers(encode_server_list(listed), source="many.json")
+    names = [c.name for c in report.added]
+    assert names[:5] == ["Dup", "Dup (2)", "Dup (3)", "Dup (4)", "Dup (6)"]
+    assert len(set(names)) == count and "Dup (5)" not in names
+    # A quadratic search makes ~count**2 / 2 (4.5 million) name comparisons here.
+    assert calls < 10 * count, calls
+
+
 def test_import_is_all_or_nothing(make_registry: MakeRegistry, store: SettingsStore) -> None:
     registry = make_registry(presets=())
     registry.add(server("PACS"))

@@ -435,6 +435,9 @@ class ServerRegistry:
             taken_ids = set(existing) | set(self.organisation.by_id())
             taken_ids |= set(self._managed_for(settings))
             taken_names = {_key(e.name) for e in self._entries_for(settings)}
+            # The next " (n)" to try per name: a list repeating one name 20k times must
+            # not try " (2)", " (3)", ... from the start for each repeat.
+            next_suffix: dict[str, int] = {}
             added: list[ServerConfig] = []
             for config in listed.servers:
                 if existing.get(config.id) == config:
@@ -443,9 +446,13 @@ class ServerRegistry:
                 if config.id in taken_ids:
                     config = msgspec.structs.replace(config, id=new_server_id())
                     plan.notes.append(f"{config.name!r}: its id was taken, so it got a new one.")
-                name, n = config.name, 2
-                while _key(name) in taken_names:
-                    name, n = f"{config.name} ({n})", n + 1
+                name = config.name
+                if _key(name) in taken_names:
+                    base = _key(config.name)
+                    n = next_suffix.get(base, 2)
+                    while _key(name := f"{config.name} ({n})") in taken_names:
+                        n += 1
+                    next_suffix[base] = n + 1
                 if name != config.name:
                     plan.notes.append(f"{config.name!r} already exists: imported as {name!r}.")
                     config = msgspec.structs.replace(config, name=name)
