@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,6 +127,13 @@ class ListServer:
     body: bytes = b""
     status: int = 200
     requests: int = 0
+    #: When set, the answer waits for it: a list server that is slow to answer.
+    hold: threading.Event | None = None
+    #: Answer with a body that never ends (no Content-Length), counting what was sent.
+    endless: bool = False
+    sent: int = 0
+    #: Content-Length to announce instead of the body's real length.
+    announce: int | None = None
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +149,21 @@ def list_server(certificates: Certificates) -> Iterator[ListServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests += 1
+            if state.hold is not None:
+                state.hold.wait()
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.body)))
+            if state.endless:
+                self.end_headers()
+                chunk = b" " * 65536
+                try:
+                    while True:  # until the client hangs up
+                        self.wfile.write(chunk)
+                        state.sent += len(chunk)
+                except OSError:
+                    return
+            length = len(state.body) if state.announce is None else state.announce
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             self.wfile.write(state.body)
 
@@ -162,6 +181,8 @@ def list_server(certificates: Certificates) -> Iterator[ListServer]:
     try:
         yield state
     finally:
+        if state.hold is not None:
+            state.hold.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()
@@ -265,3 +286,64 @@ def test_the_url_can_come_from_the_system_file(
 def test_plain_http_urls_are_refused() -> None:
     with pytest.raises(ServerListError, match="https"):
         fetch_server_list("http://example.org/servers.json")
+
+
+#: A liveness bound for calls that must return promptly: far above the named waits
+#: involved, so a pass says "it returned", never "it was fast".
+HUNG = 30.0
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_an_endless_list_is_cut_off_at_the_cap_while_reading(list_server: ListServer) -> None:
+    # The 4 MiB cap was checked after reading everything: an endless answer never ended.
+    list_server.endless = True
+
+    def fetch_error() -> ServerListError:
+        with pytest.raises(ServerListError) as caught:
+            fetch_server_list(list_server.url, ca_file=str(list_server.certs.ca_file))
+        return caught.value
+
+    fetch, outcome = _in_thread(fetch_error)
+    fetch.join(HUNG)
+    assert not fetch.is_alive(), "the fetch kept reading an endless answer"
+    assert "4 MiB" in str(outcome[0])
+    assert list_server.sent < 16 * 1024 * 1024  # stopped near the cap, not at the end
+
+
+def test_an_announced_length_over_the_cap_is_refused_before_reading(
+    list_server: ListServer,
+) -> None:
+    list_server.body, list_server.announce = b"[]", 64 * 1024 * 1024
+    with pytest.raises(ServerListError, match="4 MiB"):
+        fetch_server_list(list_server.url, ca_file=str(list_server.certs.ca_file))
+
+
+def test_a_slow_list_url_never_holds_up_loading_the_settings(
+    paths: AppPaths, list_server: ListServer
+) -> None:
+    list_server.body = encode_server_list([server("Cloud PACS", id="cloud")])
+    load_organisation_servers(paths, env=_url_env(list_server), system_dirs=[])
+    # The URL stops answering (a proxy that accepts and waits, a server under load).
+    list_server.hold = threading.Event()
+    list_server.body = encode_server_list([server("Cloud PACS 2", id="cloud2")])
+    loading, outcome = _in_thread(
+        lambda: load_organisation_servers(
+            paths, env=_url_env(list_server), system_dirs=[], url_wait=0.2
+        )
+    )
+    loading.join(HUNG)
+    assert not loading.is_alive(), "loading the settings waited for the slow URL"
+    result = outcome[0]
+    assert [m.config.name for m in result.servers] == ["Cloud PACS"]  # type: ignore[attr-defined]
+    assert any("slow to answer" in n for n in result.notices)  # type: ignore[attr-defined]
+    # The fetch goes on in the background and keeps the new list for the next start.
+    list_server.hold.set()
+    assert result.refreshed is not None and result.refreshed.wait(HUNG)  # type: ignore[attr-defined]
+    later = load_organisation_servers(paths, env=_url_env(list_server), system_dirs=[], fetch=False)
+    assert [m.config.name for m in later.servers] == ["Cloud PACS 2"]

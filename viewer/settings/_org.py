@@ -14,9 +14,13 @@ Sources, in order of precedence (the first one that lists a server id wins):
 
 All use the export format (`_serverlist`). A source that is missing is skipped
 silently; one that is broken or unreachable is skipped with a notice — a bad file from
-an administrator must never stop the app from starting. Entries without an id get one
-derived from their name, identical across sources, so the same server listed in the
-file and at the URL counts once.
+an administrator must never stop the app from starting. Nor may a slow URL: loading
+waits `URL_WAIT` for it, then goes on with the last good copy while the fetch finishes
+in the background (keeping the new list for the next start). The answer is read
+streamed, refused as soon as it passes `MAX_SERVER_LIST_BYTES`, and given up after
+`FETCH_DEADLINE` in all. Entries without an id get one derived from their name,
+identical across sources, so the same server listed in the file and at the URL counts
+once.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -54,9 +61,12 @@ log = logging.getLogger("viewer.settings.org")
 ENV_SERVERS_CA_FILE = "ZHIVA_SERVERS_CA_FILE"
 SYSTEM_FILE_NAME = "servers.json"
 ORGANISATION_ID_NAMESPACE = "organisation"
-#: Startup waits for the fetch: fail fast and fall back to the cached copy.
 FETCH_CONNECT_TIMEOUT = 5.0
 FETCH_READ_TIMEOUT = 10.0
+#: The whole fetch, however the server dribbles: a list is a few KB.
+FETCH_DEADLINE = 60.0
+#: How long loading the settings waits for the URL before using the last good copy.
+URL_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,9 @@ class ManagedServer:
 class OrganisationServers:
     servers: tuple[ManagedServer, ...] = ()
     notices: tuple[str, ...] = ()
+    #: Set when a fetch that outlived `URL_WAIT` has finished in the background (its
+    #: list, if good, is kept for the next start); None when nothing is pending.
+    refreshed: threading.Event | None = None
 
     def by_id(self) -> dict[str, ManagedServer]:
         return {m.config.id: m for m in self.servers}
@@ -94,18 +107,56 @@ def fetch_server_list(url: str, *, ca_file: str = "", transport: object = None) 
         connect_timeout=FETCH_CONNECT_TIMEOUT,
         read_timeout=FETCH_READ_TIMEOUT,
     )
+    deadline = time.monotonic() + FETCH_DEADLINE
     try:
-        with HttpSession(
-            config,
-            transport=transport,  # type: ignore[arg-type]  # tests only
-            retry=RetryPolicy(max_attempts=2),
-        ) as session:
-            response = session.request("GET", url, headers={"Accept": "application/json"})
+        with (
+            HttpSession(
+                config,
+                transport=transport,  # type: ignore[arg-type]  # tests only
+                retry=RetryPolicy(max_attempts=2),
+            ) as session,
+            session.stream(
+                "GET",
+                url,
+                # Uncompressed: the cap then holds for what is kept, not what is sent.
+                headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+            ) as response,
+        ):
+            return _read_capped(response, url, deadline, session.map_error)
     except DicomWebError as exc:
         raise ServerListError(str(exc)) from exc
-    if len(response.content) > MAX_SERVER_LIST_BYTES:
-        raise ServerListError(f"{url} sent {len(response.content)} bytes: not a server list.")
-    return response.content
+
+
+def _too_large(url: str) -> ServerListError:
+    limit = MAX_SERVER_LIST_BYTES // (1024 * 1024)
+    return ServerListError(f"{url} sent more than {limit} MiB: that is not a server list.")
+
+
+def _read_capped(
+    response: Any, url: str, deadline: float, map_error: Callable[[Any, str], Exception]
+) -> bytes:
+    """The body, read piece by piece: refused past the size cap or the deadline."""
+    import httpx
+
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ServerListError(f"{url} answered {encoding}-compressed, which was not asked for.")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_SERVER_LIST_BYTES:
+        raise _too_large(url)
+    body = bytearray()
+    try:
+        for piece in response.iter_raw(65536):
+            body += piece
+            if len(body) > MAX_SERVER_LIST_BYTES:
+                raise _too_large(url)
+            if time.monotonic() > deadline:
+                raise ServerListError(
+                    f"{url} is too slow: the list did not arrive within {FETCH_DEADLINE:g} s."
+                )
+    except httpx.HTTPError as exc:
+        raise ServerListError(str(map_error(exc, url))) from exc
+    return bytes(body)
 
 
 def _read_file(path: Path, notices: list[str]) -> ServerList | None:
@@ -121,40 +172,89 @@ def _read_file(path: Path, notices: list[str]) -> ServerList | None:
     return None
 
 
-def _from_url(
-    url: str, ca_file: str, cache_path: Path, *, fetch: bool, transport: object, notices: list[str]
-) -> tuple[ServerList | None, str]:
-    """The URL's list and the source label: fresh if `fetch` works, else the cached copy."""
-    problem = ""
-    if fetch:
+class _UrlFetch(threading.Thread):
+    """One fetch of the URL's list, kept in the cache when good; `done` when over."""
+
+    def __init__(self, url: str, ca_file: str, cache_path: Path, transport: object) -> None:
+        super().__init__(name="zhiva-organisation-list", daemon=True)
+        self.url, self.ca_file, self.cache_path, self.transport = (
+            url,
+            ca_file,
+            cache_path,
+            transport,
+        )
+        self.done = threading.Event()
+        self.listed: ServerList | None = None
+        self.problem = ""
+
+    def run(self) -> None:
         try:
-            data = fetch_server_list(url, ca_file=ca_file, transport=transport)
-            listed = decode_server_list(data, source=url, id_namespace=ORGANISATION_ID_NAMESPACE)
+            data = fetch_server_list(self.url, ca_file=self.ca_file, transport=self.transport)
+            listed = decode_server_list(
+                data, source=self.url, id_namespace=ORGANISATION_ID_NAMESPACE
+            )
         except ServerListError as exc:
-            problem = str(exc)
+            self.problem = str(exc)
+            log.warning("the organisation list was not fetched: %s", exc)
+        except Exception as exc:  # a background thread must report, not vanish
+            log.exception("fetching the organisation list failed")
+            self.problem = f"{type(exc).__name__}: {exc}"
         else:
             cache = _Cache(
-                url=url,
+                url=self.url,
                 fetched_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 body=data.decode("utf-8", errors="replace"),
             )
             try:
-                atomic_write(cache_path, msgspec.json.encode(cache))
+                atomic_write(self.cache_path, msgspec.json.encode(cache))
             except OSError as exc:
-                log.warning("could not keep the organisation list in %s: %s", cache_path, exc)
-            return listed, url
-    cached = _read_cache(cache_path, url)
-    if cached is None:
-        if fetch:
-            notices.append(f"The organisation's servers could not be loaded: {problem}")
-        return None, ""
-    listed, fetched_at = cached
+                log.warning("could not keep the organisation list in %s: %s", self.cache_path, exc)
+            self.listed = listed
+        finally:
+            self.done.set()
+
+
+def _from_url(
+    url: str,
+    ca_file: str,
+    cache_path: Path,
+    *,
+    fetch: bool,
+    transport: object,
+    notices: list[str],
+    wait: float,
+) -> tuple[ServerList | None, str, threading.Event | None]:
+    """The URL's list and the source label: fresh if `fetch` works within `wait`, else
+    the cached copy; plus the event of a fetch still running in the background."""
+    problem = ""
+    pending: threading.Event | None = None
     if fetch:
+        attempt = _UrlFetch(url, ca_file, cache_path, transport)
+        attempt.start()
+        if not attempt.done.wait(wait):
+            pending = attempt.done
+        elif attempt.listed is not None:
+            return attempt.listed, url, None
+        else:
+            problem = attempt.problem
+    cached = _read_cache(cache_path, url)
+    if pending is not None:
+        copy = f"using the copy from {cached[1]}" if cached else "they are not offered yet"
+        notices.append(
+            f"The organisation's server list ({url}) is slow to answer; {copy}. It is "
+            "still being fetched and will be used from the next start."
+        )
+    if cached is None:
+        if fetch and pending is None:
+            notices.append(f"The organisation's servers could not be loaded: {problem}")
+        return None, "", pending
+    listed, fetched_at = cached
+    if fetch and pending is None:
         notices.append(
             f"The organisation's servers could not be refreshed ({problem}); "
             f"using the copy from {fetched_at}."
         )
-    return listed, f"{url} (copy from {fetched_at})"
+    return listed, f"{url} (copy from {fetched_at})", pending
 
 
 def _read_cache(cache_path: Path, url: str) -> tuple[ServerList, str] | None:
@@ -181,11 +281,14 @@ def load_organisation_servers(
     system_dirs: Sequence[Path] | None = None,
     fetch: bool = True,
     transport: object = None,
+    url_wait: float = URL_WAIT,
 ) -> OrganisationServers:
     """Every managed server, merged by the precedence in the module docstring.
 
     `fetch=False` uses the cached copy of the URL's list without going to the network
-    (a fast start; the GUI can refresh in the background). Never raises for a bad source.
+    (a fast start; the GUI can refresh in the background). A fetch that takes longer
+    than `url_wait` goes on in the background (`OrganisationServers.refreshed`). Never
+    raises for a bad source.
     """
     env = os.environ if env is None else env
     dirs = system_config_dirs() if system_dirs is None else list(system_dirs)
@@ -212,14 +315,16 @@ def load_organisation_servers(
                 break
     url_list: ServerList | None = None
     url_label = ""
+    pending: threading.Event | None = None
     if url:
-        url_list, url_label = _from_url(
+        url_list, url_label, pending = _from_url(
             url,
             ca_file,
             paths.organisation_cache,
             fetch=fetch,
             transport=transport,
             notices=notices,
+            wait=url_wait,
         )
 
     if env_list is not None:
@@ -234,4 +339,4 @@ def load_organisation_servers(
         for config in listed.servers:
             # Precedence: a higher source's entry for the same id replaces a lower one's.
             merged.setdefault(config.id, ManagedServer(config, label))
-    return OrganisationServers(tuple(merged.values()), tuple(notices))
+    return OrganisationServers(tuple(merged.values()), tuple(notices), pending)
