@@ -101,6 +101,11 @@ def _strip_bearer(token: str) -> str:
     return token
 
 
+_NOT_A_TOKEN_HINT = "Copy the whole token (three parts separated by dots) or ask for a new one."
+#: Times a token may name: from 1970 to the end of 9999 (what `datetime` can show).
+_LATEST_TIME = 253402300799.0
+
+
 def _raw_claims(token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
@@ -109,16 +114,39 @@ def _raw_claims(token: str) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise TokenError(
-            f"This is not a valid sign-in token ({exc}).",
-            hint="Copy the whole token (three parts separated by dots) or ask for a new one.",
+            f"This is not a valid sign-in token ({exc}).", hint=_NOT_A_TOKEN_HINT
+        ) from exc
+    # The payload is anyone's JSON: nested past the parser's depth (RecursionError),
+    # numbers past int-to-str limits (ValueError), claims PyJWT itself type-checks
+    # (TypeError) all mean the same to the user.
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise TokenError(
+            f"This is not a valid sign-in token ({type(exc).__name__}).", hint=_NOT_A_TOKEN_HINT
         ) from exc
     if not isinstance(claims, dict):
         raise TokenError("This sign-in token has no claims.")
     return claims
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _time(raw: Mapping[str, Any], name: str) -> float | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenError(f"This token's '{name}' claim is not a time.", hint=_NOT_A_TOKEN_HINT)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = float("inf")
+    if not 0 <= seconds <= _LATEST_TIME:  # also false for NaN
+        raise TokenError(
+            f"This token's '{name}' claim is not a possible time.", hint=_NOT_A_TOKEN_HINT
+        )
+    return seconds
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _claims(raw: Mapping[str, Any]) -> TokenClaims:
@@ -126,16 +154,16 @@ def _claims(raw: Mapping[str, Any]) -> TokenClaims:
     if isinstance(aud, list):
         aud = aud[0] if aud else ""
     return TokenClaims(
-        name=str(raw.get("name", "") or ""),
-        username=str(raw.get("username", "") or ""),
+        name=_text(raw.get("name")),
+        username=_text(raw.get("username")),
         can_edit=raw.get("canEditResource") is True,
-        token_server=str(raw.get("tokenServer", "") or ""),
-        refresh_server=str(raw.get("refreshServer", "") or ""),
-        pacs=str(raw.get("pacs", "") or ""),
-        aud=str(aud or ""),
-        iss=str(raw.get("iss", "") or ""),
-        iat=_number(raw.get("iat")),
-        exp=_number(raw.get("exp")),
+        token_server=_text(raw.get("tokenServer")),
+        refresh_server=_text(raw.get("refreshServer")),
+        pacs=_text(raw.get("pacs")),
+        aud=_text(aud),
+        iss=_text(raw.get("iss")),
+        iat=_time(raw, "iat"),
+        exp=_time(raw, "exp"),
     )
 
 

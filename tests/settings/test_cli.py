@@ -370,3 +370,75 @@ def test_cache_info_and_clear_use_the_config_dir_and_the_saved_budgets(
     assert len(InstanceDiskCache(config_dir / "cache" / "instances")) == 0
     code, _, err = run(capsys, "cache")
     assert code == 2 and "COMMAND" in err
+
+
+# --- nothing but one line of ours reaches the user (issue 13, item 8) --------------------
+
+
+def _unwritable_dir(tmp_path: Path) -> Path:
+    """A config dir this process cannot create or write, even as root."""
+    import os
+
+    if os.geteuid() != 0:
+        parent = tmp_path / "read-only"
+        parent.mkdir()
+        parent.chmod(0o500)
+        return parent / "config"
+    # Root ignores modes; sysfs refuses new directories to everyone (EPERM).
+    candidate = Path("/sys/zhiva-viewer-test-config")
+    try:
+        candidate.mkdir()
+    except PermissionError:
+        return candidate
+    candidate.rmdir()
+    pytest.skip("no directory here refuses writes to this user")
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if not line.startswith("note: ")]
+
+
+def test_servers_add_in_a_folder_that_cannot_be_written_is_a_one_line_error(
+    capsys: CaptureFixture, tmp_path: Path
+) -> None:
+    config = _unwritable_dir(tmp_path)
+    code, out, err = run(
+        capsys, "--config-dir", str(config), "servers", "add", "Ward",
+        "--url", "https://ward.example.org/rs",
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert "Traceback" not in err
+    (line,) = _error_lines(err)
+    assert line.startswith("error: ") and str(config) in line and "cannot be saved" in line
+    # Reading still works: the list is shown (empty), saying nothing can be saved.
+    code, out, err = run(capsys, "--config-dir", str(config), "servers", "list")
+    assert code == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        (RuntimeError("a bug of ours"), "unexpected error (RuntimeError: a bug of ours)"),
+        (MemoryError(), "out of memory"),
+    ],
+)
+def test_an_unexpected_error_is_one_line_and_the_log_keeps_the_traceback(
+    capsys: CaptureFixture,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
+    said: str,
+) -> None:
+    from viewer.cli import _servers
+
+    def broken(registry: object, args: object) -> int:
+        raise failure
+
+    monkeypatch.setitem(_servers._COMMANDS, "list", broken)
+    code, out, err = run(capsys, "servers", "list")
+    assert code == 1 and out == ""
+    (line,) = _error_lines(err)
+    assert line.startswith("error: ") and said in line and "Traceback" not in err
+    log = (config_dir / "logs" / "zhiva-viewer.log").read_text()
+    assert "Traceback" in log and type(failure).__name__ in log  # bugs stay visible
+    assert str(config_dir / "logs") in line  # ... and the user is told where

@@ -18,11 +18,16 @@ from hypothesis import strategies as st
 from net import ServerConfig
 from viewer.settings import (
     SCHEMA_VERSION,
+    FileSecretStore,
+    OrganisationServers,
+    ServerRegistry,
     Settings,
     SettingsError,
     SettingsStore,
     decode_server_list,
     decode_settings,
+    load_organisation_servers,
+    resolve_paths,
 )
 
 FIELDS = [f for f in ServerConfig.__struct_fields__]
@@ -98,3 +103,67 @@ def test_the_store_never_loses_the_bytes_on_disk(tmp_path: Path, data: bytes) ->
     assert data in _all_file_contents(directory)
     if not path.exists():  # it was moved aside: the user is told
         assert loaded.notices
+
+
+# --- what JSON parsers choke on, and the organisation and import paths (issue 13, item 8)
+
+#: Text no encoder writes but a file or a server can hold: non-finite and huge numbers,
+#: nesting past any parser's depth, broken encodings.
+hostile_texts = st.one_of(
+    st.sampled_from(
+        [
+            b'{"servers": [{"name": "A", "url": "https://a.org", "read_timeout": NaN}]}',
+            b'{"servers": [{"name": "A", "url": "https://a.org", "read_timeout": Infinity}]}',
+            b'{"servers": [{"name": "A", "url": "https://a.org", "read_timeout": 1e999}]}',
+            b'{"schema_version": 1' + b"0" * 5000 + b"}",
+            b'{"servers": [{"name": "A", "connect_timeout": -1e308}]}',
+            b"[" * 100_000 + b"]" * 100_000,
+            b'{"servers": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
+            b'\xff\xfe{"servers": []}',
+        ]
+    ),
+    documents.map(lambda d: json.dumps(d, allow_nan=True).encode()),
+)
+
+
+@FUZZ
+@given(hostile_texts)
+def test_hostile_settings_text_gives_only_the_clear_error(data: bytes) -> None:
+    _decode_only_clear_errors(data)
+
+
+@FUZZ
+@given(hostile_texts)
+def test_a_hostile_organisation_file_never_stops_the_app(tmp_path: Path, data: bytes) -> None:
+    org = tmp_path / "org-servers.json"
+    org.write_bytes(data)
+    paths = resolve_paths(tmp_path / "config")
+    result = load_organisation_servers(paths, env={"ZHIVA_SERVERS_FILE": str(org)}, system_dirs=[])
+    assert isinstance(result, OrganisationServers)  # it never raises
+    for managed in result.servers:
+        assert isinstance(managed.config, ServerConfig)
+    assert all(isinstance(n, str) and n for n in result.notices)
+
+
+@FUZZ
+@given(hostile_texts)
+def test_a_hostile_import_changes_nothing_or_adds_valid_servers(
+    tmp_path: Path, data: bytes
+) -> None:
+    directory = tmp_path / "import"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir()
+    store = SettingsStore(directory / "settings.json", lock_timeout=1.0)
+    registry = ServerRegistry(store, FileSecretStore(directory / "secrets.json"))
+    registry.load()
+    registry.add(ServerConfig(name="Mine", url="https://mine.example.org/rs"))
+    before = store.path.read_bytes()
+    try:
+        report = registry.import_servers(data, source="fuzz.json")
+    except SettingsError as exc:
+        assert "fuzz.json" in str(exc)
+        assert store.path.read_bytes() == before  # all or nothing
+        return
+    names = [s.name for s in SettingsStore(store.path).load().settings.servers]
+    assert names[0] == "Mine" and len(names) == 1 + len(report.added)
+    assert len({n.casefold() for n in names}) == len(names)

@@ -240,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or argparse's own exits
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     paths = resolve_paths(args.config_dir)
+    log_file: Path | None = None
     try:
-        setup_logging(paths.log_dir)
+        log_file = setup_logging(paths.log_dir)
     except OSError as exc:
         note(f"logging to {paths.log_dir} is off: {exc}")
     try:
@@ -267,5 +268,32 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        # Whatever the cause, the user gets a line, not a traceback; the log keeps it.
+        log.critical("out of memory", exc_info=True)
+        print(f"error: out of memory.{_details_in(log_file)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        from net import DicomWebError
+
+        if isinstance(exc, DicomWebError):
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_FAILED
+        log.exception("unexpected error")  # a bug of ours: visible in the log
+        what = _one_line(f"{type(exc).__name__}: {exc}")
+        print(
+            f"error: unexpected error ({what}); please report it.{_details_in(log_file)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     finally:
         shutdown_logging()
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _details_in(log_file: Path | None) -> str:
+    return f" Details are in {log_file}." if log_file is not None else ""

@@ -12,13 +12,17 @@
   change to what is on disk *now* (so two instances' changes merge); `save` writes a
   whole `Settings` only if the file still has the bytes that were loaded
   (compare-before-replace) and raises `SettingsConflict` otherwise.
+* A folder that cannot be written (read-only, no permission) is no crash: loading
+  reads without the lock and marks the settings read-only; a save raises
+  `SettingsReadOnly` saying which folder and why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +121,15 @@ class SettingsStore:
 
         Raises `SettingsLocked` if another instance holds the lock for too long.
         """
-        with self._mutex, self._lock():
-            snap = self._read_locked()
+        with self._mutex:
+            try:
+                with self._locked():
+                    snap = self._read_locked()
+            except SettingsReadOnly as exc:
+                # Reading needs no lock (writes are atomic renames); saving will say why not.
+                snap = self._read_locked()
+                snap.read_only_reason = snap.read_only_reason or exc.message
+                snap.notices.append(exc.message)
             self._adopt(snap)
         return LoadedSettings(
             settings=snap.settings,
@@ -134,7 +145,7 @@ class SettingsStore:
         instances adding servers both keep theirs. Errors raised by `change` propagate
         and nothing is written.
         """
-        with self._mutex, self._lock():
+        with self._mutex, self._locked():
             snap = self._read_locked()
             self._adopt(snap)
             if snap.read_only_reason:
@@ -149,7 +160,7 @@ class SettingsStore:
         Raises `SettingsConflict` (another instance saved in between: reload, or use
         `update`), `SettingsReadOnly`, `SettingsLocked`.
         """
-        with self._mutex, self._lock():
+        with self._mutex, self._locked():
             if not self._loaded:
                 raise SettingsConflict("Load the settings before saving them.", path=self.path)
             if self._read_only_reason:
@@ -168,6 +179,27 @@ class SettingsStore:
 
     def _lock(self) -> FileLock:
         return FileLock(self.path, timeout=self.lock_timeout)
+
+    def _unwritable(self, exc: OSError) -> SettingsReadOnly:
+        return SettingsReadOnly(
+            f"The settings cannot be saved in {self.path.parent} "
+            f"({exc.strerror or exc}): check that you may write to that folder, or use "
+            "another one with --config-dir.",
+            path=self.path,
+        )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The file lock; a folder where it cannot be made is `SettingsReadOnly`."""
+        lock = self._lock()
+        try:
+            lock.__enter__()
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
 
     def _adopt(self, snap: _Snapshot) -> None:
         self._fingerprint = snap.fingerprint
@@ -289,8 +321,11 @@ class SettingsStore:
         payload = encode_settings(settings, base_raw)
         if payload == current:
             return
-        if current is not None:
-            atomic_write(self.backup_path, current)
-        atomic_write(self.path, payload)
+        try:
+            if current is not None:
+                atomic_write(self.backup_path, current)
+            atomic_write(self.path, payload)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
         self._fingerprint = digest(payload)
         self._raw = self._decode(payload).raw
