@@ -61,23 +61,28 @@ __all__ = [
 SignInHandler = Callable[[SignInRequired], TokenSet | None]
 
 
-def store_session(registry: ServerRegistry, server_id: str, tokens: TokenSet) -> None:
+def store_session(
+    registry: ServerRegistry, server_id: str, tokens: TokenSet, *, renewal: bool = False
+) -> None:
     """Keep a session's tokens; the one-off auth token that made them is used up.
 
     A session without a refresh token drops the stored one: it belonged to an earlier
-    session (perhaps of another token server) and must not be sent for this one.
+    session (perhaps of another token server) and must not be sent for this one. A
+    `renewal` is a connection writing back its own refreshed tokens: no reason for the
+    app to reconnect (`SecretStore.revision`).
     """
+    secrets = registry.secrets
     register_secret(tokens.access_token)
-    registry.secrets.set(server_id, "access_token", tokens.access_token)
+    secrets.set(server_id, "access_token", tokens.access_token, renewal=renewal)
     if tokens.refresh_token:
         register_secret(tokens.refresh_token)
-        registry.secrets.set(server_id, "refresh_token", tokens.refresh_token)
+        secrets.set(server_id, "refresh_token", tokens.refresh_token, renewal=renewal)
         if tokens.issuer:
-            registry.secrets.set(server_id, "refresh_origin", tokens.issuer)
+            secrets.set(server_id, "refresh_origin", tokens.issuer, renewal=renewal)
     else:
-        registry.secrets.delete(server_id, "refresh_token")
-        registry.secrets.delete(server_id, "refresh_origin")
-    registry.secrets.delete(server_id, "token")
+        secrets.delete(server_id, "refresh_token", renewal=renewal)
+        secrets.delete(server_id, "refresh_origin", renewal=renewal)
+    secrets.delete(server_id, "token", renewal=renewal)
 
 
 def sign_out(registry: ServerRegistry, server_id: str) -> None:
@@ -102,7 +107,7 @@ def _session_of(registry: ServerRegistry, config: ServerConfig) -> TokenSet | No
         except ValueError:
             issuer = ""
         if issuer:
-            registry.secrets.set(config.id, "refresh_origin", issuer)
+            registry.secrets.set(config.id, "refresh_origin", issuer, renewal=True)
     try:
         aud = TokenSet(access_token=access).access_claims().aud
     except TokenError:
@@ -146,13 +151,14 @@ def auth_for(
             )
         register_secret(pasted)
         _, tokens = exchange_auth_token(pasted, ca_file=config.ca_file)
-        store_session(registry, config.id, tokens)
+        # The session the pasted token stood for: connecting, not a change of credentials.
+        store_session(registry, config.id, tokens, renewal=True)
     server_id = config.id
     return ZhivaTokenAuth(
         tokens,
         ca_file=config.ca_file,
         sign_in=sign_in,
-        on_change=lambda fresh: store_session(registry, server_id, fresh),
+        on_change=lambda fresh: store_session(registry, server_id, fresh, renewal=True),
     )
 
 

@@ -84,3 +84,60 @@ def test_search_finds_the_phantom_and_its_ct_series_opens_in_the_viewer(
     mean_before = float(np.asarray(before.crop(inner), dtype=np.float64).mean())
     mean_after = float(np.asarray(after.crop(inner), dtype=np.float64).mean())
     assert mean_after < mean_before - 10, (mean_before, mean_after)
+
+
+@pytest.mark.integration
+def test_fixing_the_selected_servers_port_in_settings_reconnects_the_study_list(
+    make_app: MakeApp,
+    select_pacs: Callable[..., ServerConfig],
+    pacs: TestPacs,
+    tmp_path: Path,
+) -> None:
+    # The connection used to be kept until restart because only the server id was
+    # compared: an edit of the selected server now makes a new one.
+    from tests.support.pacs import free_port
+    from viewer.app.servers_page import field_tag as server_field
+    from viewer.app.shell import nav_tag
+
+    wrong = pacs.base_url.replace(f":{pacs.port}/", f":{free_port()}/")
+    select_pacs(url=wrong)
+    ui = make_app()
+    app = ui.app
+    ui.click(nav_tag("studies"))
+    ui.frames_until(lambda: app.server_loader is not None, what="the server connection")
+    studies = app.studies
+    assert studies is not None
+    ui.type_into(field_tag("patient_id"), "ZHIVA-PHANTOM")
+    ui.click("studies/search")
+    ui.frames_until(lambda: studies.status in ("ready", "empty", "error"), what="the search")
+    assert studies.status == "error", studies.message
+    old_client = app.server_client
+    assert old_client is not None
+
+    ui.click(nav_tag("settings"))
+    ui.frames_until(lambda: app.state.page == "settings", what="Settings")
+    ui.type_into(server_field("url"), pacs.base_url)
+    ui.click("servers/save")
+    servers = app.servers
+    assert servers is not None
+    ui.frames_until(
+        lambda: servers.message is not None and servers.message.text.startswith("Saved"),
+        what="the save",
+    )
+    ui.click(nav_tag("studies"))
+    ui.frames_until(
+        lambda: app.server_client is not None and app.server_client is not old_client,
+        what="a new connection",
+        timeout=30,
+    )
+    assert app.server_config is not None and app.server_config.url == pacs.base_url
+    assert old_client not in app._clients  # the old one was closed, not kept
+    ui.click("studies/search")
+    ui.frames_until(lambda: studies.status in ("ready", "empty", "error"), what="the search")
+    assert studies.status == "ready", studies.message
+    assert pacs.data.study_uid in [s.study_uid for s in studies.rows]
+    ui.frames_until(lambda: dpg.does_item_exist(study_tag(pacs.data.study_uid)), what="the row")
+    shot = ui.screenshot(tmp_path / "reconnected.png")
+    left, top, right, bottom = ui.box(study_tag(pacs.data.study_uid))
+    row = np.asarray(shot.crop((left, top, right, bottom)))
+    assert row.size and int(row.max()) - int(row.min()) > 60  # the row is drawn, with text

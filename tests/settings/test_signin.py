@@ -34,3 +34,27 @@ def test_a_session_without_a_refresh_token_drops_the_stored_one(isolated_env: Pa
     assert registry.secrets.get(server.id, "access_token") == "access-two"
     assert registry.secrets.get(server.id, "refresh_token") is None
     assert registry.secrets.get(server.id, "refresh_origin") is None
+
+
+def test_the_revision_changes_with_credentials_and_config_but_not_with_a_refresh(
+    isolated_env: Path,
+) -> None:
+    # The app reconnects when a server's revision changes: an edit, a new password, a
+    # sign-in or sign-out; a token the connection refreshed itself is no reason.
+    from viewer.signin import sign_out
+
+    registry = _registry(isolated_env)
+    server = registry.add(ServerConfig(name="Gate", url="https://gate.example.org/zhiva/pacs"))
+    seen = [registry.revision(server.id)]
+    store_session(registry, server.id, TokenSet(access_token="a1", refresh_token="r1"))
+    seen.append(registry.revision(server.id))
+    store_session(
+        registry, server.id, TokenSet(access_token="a2", refresh_token="r1"), renewal=True
+    )
+    assert registry.revision(server.id) == seen[-1]
+    assert registry.secrets.get(server.id, "access_token") == "a2"  # stored all the same
+    sign_out(registry, server.id)
+    seen.append(registry.revision(server.id))
+    registry.edit(server.id, {"url": "https://gate.example.org:8443/zhiva/pacs"})
+    seen.append(registry.revision(server.id))
+    assert len(set(seen)) == len(seen)

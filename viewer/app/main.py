@@ -189,8 +189,10 @@ class App:
         self.local_loader: SeriesLoader | None = None
         #: The loader behind the study list: the server's, or the local files'.
         self.list_loader: SeriesLoader | None = None
-        self._server_id: str | None = None
+        self._server_key: tuple[str, tuple[ServerConfig | None, int]] | None = None
         self._clients: list[DicomWebClient] = []
+        #: The clients each server loader reads through, closed when it is retired.
+        self._clients_of: dict[int, tuple[DicomWebClient, ...]] = {}
         self.files = FileDialogs(
             self.open_local, self._export_to, on_export=self._export_study_to,
             scale=gui.display.scale,
@@ -334,9 +336,12 @@ class App:
             return
         selected = registry.selected()
         server_id = None if selected is None else selected.id
-        if server_id == self._server_id:
+        # Not only another server: the same one edited (URL, credentials, sign-out) is
+        # a new connection too, or the list would go on with the old client.
+        key = None if server_id is None else (server_id, registry.revision(server_id))
+        if key == self._server_key:
             return
-        self._server_id = server_id
+        self._server_key = key
         if self.server_loader is not None:
             if self.list_loader is self.server_loader:
                 self.list_loader = None
@@ -376,8 +381,10 @@ class App:
         self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
     ) -> None:
         client, plain = clients
-        self._clients.extend({id(c): c for c in clients}.values())
+        distinct = tuple({id(c): c for c in clients}.values())
+        self._clients.extend(distinct)
         loader = self.loader_hub().loader_for_client(client)
+        self._clients_of[id(loader)] = distinct
         self.loaders.append(loader)
         self.server_loader = loader
         self.server_client, self.server_config = client, config
@@ -412,6 +419,9 @@ class App:
         for loader in [x for x in self.loaders if id(x) not in used]:
             loader.shutdown(timeout=0)
             self.loaders.remove(loader)
+            for client in self._clients_of.pop(id(loader), ()):
+                client.close()  # its pooled connections and its credentials go with it
+                self._clients.remove(client)
 
     # -- local files (File > Open) ------------------------------------------------------
 
@@ -495,7 +505,7 @@ class App:
             return
         if self.server_loader is not None:
             self._list_server()
-        elif self.server_config is None and self._server_id is None:
+        elif self.server_config is None and self._server_key is None:
             self.list_loader = None
             studies.set_source("", None, None, message=NO_SERVER)
         else:

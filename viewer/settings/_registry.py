@@ -216,6 +216,13 @@ class ServerRegistry:
     def _visible(self, server_id: str) -> ServerEntry | None:
         return next((e for e in self.entries() if e.id == server_id), None)
 
+    def revision(self, server_id: str) -> tuple[ServerConfig | None, int]:
+        """What a connection to a server is made from: its config as shown now and the
+        revision of its secrets. A connection made at another revision is stale (an
+        edited URL, a new password, a sign-out), whoever made the change."""
+        entry = self._visible(server_id)
+        return (None if entry is None else entry.config, self.secrets.revision(server_id))
+
     def selected(self) -> ServerEntry | None:
         """The saved selection, if it is offered. None on first launch: nothing is chosen."""
         selected = self._settings.selected_server_id

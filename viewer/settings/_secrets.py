@@ -79,26 +79,45 @@ class SecretStore(abc.ABC):
     #: A visible note when the user should know something (the file fallback), else None.
     note: str | None = None
 
+    def __init__(self) -> None:
+        self._revisions: dict[str, int] = {}
+
     def get(self, server_id: str, kind: SecretKind) -> str | None:
         value = self._get(server_id, kind)
         if kind not in _NOT_SECRET:
             register_secret(value)
         return value
 
-    def set(self, server_id: str, kind: SecretKind, value: str) -> None:
+    def set(self, server_id: str, kind: SecretKind, value: str, *, renewal: bool = False) -> None:
+        """Store a secret. A `renewal` (a session writing back its own refreshed token)
+        is not a change of the server's credentials: `revision` stays."""
         if kind not in SECRET_KINDS:
             raise ValueError(f"unknown secret kind {kind!r}")
         if kind not in _NOT_SECRET:
             register_secret(value)
         self._set(server_id, kind, value)
+        if not renewal:
+            self._changed(server_id)
 
-    def delete(self, server_id: str, kind: SecretKind) -> None:
+    def delete(self, server_id: str, kind: SecretKind, *, renewal: bool = False) -> None:
         """Delete one secret; deleting a missing one is not an error."""
         self._delete(server_id, (kind,))
+        if not renewal:
+            self._changed(server_id)
 
     def delete_server(self, server_id: str) -> None:
         """Delete every secret of a server (removing it, signing out)."""
         self._delete(server_id, SECRET_KINDS)
+        self._changed(server_id)
+
+    def revision(self, server_id: str) -> int:
+        """Counts the changes of a server's credentials made through this store: a
+        connection made at one revision is stale at another (sign-in, sign-out, a new
+        password)."""
+        return self._revisions.get(server_id, 0)
+
+    def _changed(self, server_id: str) -> None:
+        self._revisions[server_id] = self._revisions.get(server_id, 0) + 1
 
     def has(self, server_id: str, kind: SecretKind) -> bool:
         return self.get(server_id, kind) is not None
@@ -162,6 +181,7 @@ class KeyringSecretStore(SecretStore):
     backend = "keyring"
 
     def __init__(self, keyring_backend: KeyringBackend, *, service: str = _SERVICE) -> None:
+        super().__init__()
         self._keyring = keyring_backend
         self.service = service
         self.description = f"the OS keyring ({_backend_name(keyring_backend)})"
@@ -209,6 +229,7 @@ class FileSecretStore(SecretStore):
     backend = "file"
 
     def __init__(self, path: Path, *, reason: str = "") -> None:
+        super().__init__()
         self.path = Path(path)
         self.description = f"the file {self.path} (readable only by you)"
         why = f" because {reason}" if reason else ""
