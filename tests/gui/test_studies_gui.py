@@ -13,8 +13,19 @@ from net import ServerConfig
 from tests.gui.driver import Driver
 from tests.support.pacs import TestPacs
 from viewer.app.studies_page import field_tag, series_tag, study_tag
+from viewer.app.studies_state import StudiesState
 
 MakeApp = Callable[..., Driver]
+
+
+def _search_phantom(ui: Driver) -> StudiesState:
+    """Search the DICOMs page for the phantom's patient ID; the page once it answered."""
+    studies = ui.app.studies
+    assert studies is not None
+    ui.type_into(field_tag("patient_id"), "ZHIVA-PHANTOM")
+    ui.click("studies/search")
+    ui.frames_until(lambda: studies.status in ("ready", "empty", "error"), what="the search")
+    return studies
 
 
 @pytest.mark.integration
@@ -31,11 +42,7 @@ def test_search_finds_the_phantom_and_its_ct_series_opens_in_the_viewer(
     ui.frames_until(lambda: app.server_loader is not None, what="the server connection")
     app.state.navigate("studies")
     ui.frames(3)
-    studies = app.studies
-    assert studies is not None
-    ui.type_into(field_tag("patient_id"), "ZHIVA-PHANTOM")
-    ui.click("studies/search")
-    ui.frames_until(lambda: studies.status in ("ready", "empty", "error"), what="the search")
+    studies = _search_phantom(ui)
     assert studies.status == "ready", studies.message
     uids = [s.study_uid for s in studies.rows]
     assert pacs.data.study_uid in uids
@@ -105,11 +112,7 @@ def test_fixing_the_selected_servers_port_in_settings_reconnects_the_study_list(
     app = ui.app
     ui.click(nav_tag("studies"))
     ui.frames_until(lambda: app.server_loader is not None, what="the server connection")
-    studies = app.studies
-    assert studies is not None
-    ui.type_into(field_tag("patient_id"), "ZHIVA-PHANTOM")
-    ui.click("studies/search")
-    ui.frames_until(lambda: studies.status in ("ready", "empty", "error"), what="the search")
+    studies = _search_phantom(ui)
     assert studies.status == "error", studies.message
     old_client = app.server_client
     assert old_client is not None
