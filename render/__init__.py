@@ -4,7 +4,9 @@ Decoding goes through pydicom 3 and its plugins (plus our imagecodecs one);
 modality LUT, VOI, photometric interpretation, padding and inversion are folded
 into one lookup table per (image description, VOI), so a frame becomes a
 C-contiguous float32 RGBA array with a single `np.take`. Geometry helpers sort
-and split series and label image edges. `render.texture` (imported on its own,
+and split series and label image edges. `ViewTransform` places an image on screen
+and `plan_display` / `resample` (with a `build_pyramid` for large images) make the
+screen-resolution texels a viewport draws. `render.texture` (imported on its own,
 since it is the one module that needs dearpygui) owns the raw textures.
 
 Simple use::
@@ -81,6 +83,27 @@ from ._pipeline import (
     render_pixels,
 )
 from ._presets import CT_PRESETS, ct_preset
+from ._resample import (
+    PYRAMID_MIN_SIDE,
+    build_pyramid,
+    pyramid_level,
+    reduce,
+    resample,
+    resample_mask,
+)
+from ._viewport import (
+    NATIVE_MAX_SCALE,
+    AxisSampling,
+    DisplayPlan,
+    Placement,
+    ViewTransform,
+    fit_scale,
+    image_placement,
+    plan_display,
+    pyramid_factors,
+    screen_to_image,
+    zoom_about,
+)
 from ._voi import (
     VOI,
     VOILUT,
@@ -97,14 +120,18 @@ from ._volume import MAX_RESAMPLE_GAP, Volume, VolumeGeometry, volume_geometry
 __all__ = [
     "CT_PRESETS",
     "MAX_RESAMPLE_GAP",
+    "NATIVE_MAX_SCALE",
     "PLANE_AXES",
+    "PYRAMID_MIN_SIDE",
     "VOI",
     "VOILUT",
+    "AxisSampling",
     "DecodeError",
     "DecodedFrame",
     "DecoderStatus",
     "DecoderUnavailable",
     "DisplayLUT",
+    "DisplayPlan",
     "EdgeLabels",
     "ImageInfo",
     "LUTCache",
@@ -115,6 +142,7 @@ __all__ = [
     "ModalityTransform",
     "PixelFormat",
     "PixelSpacing",
+    "Placement",
     "PlaneGeometry",
     "PlaneImage",
     "PlaneKind",
@@ -125,6 +153,7 @@ __all__ = [
     "Stack",
     "UnsupportedImage",
     "VOIFunction",
+    "ViewTransform",
     "Volume",
     "VolumeGeometry",
     "Window",
@@ -132,17 +161,20 @@ __all__ = [
     "apply_voi",
     "auto_window",
     "build_display_lut",
+    "build_pyramid",
     "ct_preset",
     "decode_frame",
     "decode_frame_bytes",
     "decoder_status",
     "default_voi",
+    "fit_scale",
     "float_to_rgba",
     "frame_to_rgba",
     "header_voi_luts",
     "header_vois",
     "header_windows",
     "image_info",
+    "image_placement",
     "lossy_status",
     "modality_transform",
     "number_of_frames",
@@ -151,14 +183,22 @@ __all__ = [
     "overlay_mask",
     "patient_orientation_labels",
     "pixel_format",
+    "plan_display",
     "plane_geometry",
     "plane_image",
     "plane_line",
+    "pyramid_factors",
+    "pyramid_level",
+    "reduce",
     "render_pixels",
+    "resample",
+    "resample_mask",
     "scale_pixel_spacing",
+    "screen_to_image",
     "slice_geometries",
     "slice_geometry",
     "sort_slices",
     "split_stacks",
     "volume_geometry",
+    "zoom_about",
 ]

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
         "viewer.app.ui_thread",
         "viewer.app.display",
         "viewer.app.cache_state",
+        "viewer.app.model",
     ],
 )
 def test_models_do_not_import_dearpygui(module: str) -> None:

@@ -1,13 +1,16 @@
-"""The Viewer page: one series drawn from one raw texture, with mouse and key input.
+"""The Viewer page: one series drawn at screen resolution, with mouse and key input.
 
 A view over `viewer_state.ViewerState` and a `SeriesHandle`. Each frame `update()`
 (called by the app's loop on the UI thread, before rendering; the app hands the page
 its handle's events first, `on_event`) turns the input of the frame into state calls (wheel, drags and keys are
 polled: deterministic under manual callback management) and, only when something
-changed, renders the slice on screen into the texture buffer of its size
-(`render.texture.TexturePool`: one raw texture per image size, never one per slice)
-and redraws the drawlist. Zoom and pan change only where the texture is drawn
-(`image_placement`), never the pixels.
+changed, fills the viewport's texture (`model.ScreenImage`: the visible part of the
+slice at screen resolution, from a pyramid level for large images) and redraws the
+drawlist. The texture is as large as what the screen shows, never the image's size
+(a 3328x4096 mammogram would cost its 13.6 million texels on every frame), and it is
+deleted while another page is shown, so the viewer costs other pages nothing.
+Everything the user points at (the value under the cursor, zoom about the pointer)
+goes through the slice's `render.ViewTransform`, in image coordinates.
 
 A slice that is not in memory is drawn as a placeholder ("Loading…", or "failed —
 retry" after its retries); the previous slice's image is never left on screen under
@@ -30,7 +33,7 @@ import numpy as np
 
 import render
 from net import dicom_text
-from render.texture import TexturePool, fit_scale, image_placement, screen_to_image, zoom_about
+from render.texture import TexturePool
 from viewer.loader import (
     CachedFrame,
     FirstImage,
@@ -47,6 +50,7 @@ from viewer.loader import (
 )
 
 from .fonts import BASE_SIZE, Fonts
+from .model import PYRAMID_NICENESS, PyramidCache, ScreenImage
 from .state import AppState
 from .theme import MUTED, Themes
 from .viewer_state import (
@@ -81,6 +85,8 @@ _WHEEL_ZOOM = 1.15
 # ImGuiKey values now: PageUp/PageDown are 517/518 (between Up 515... and Home 519).
 _KEY_PAGE_UP = 517
 _KEY_PAGE_DOWN = 518
+#: Slices this near the one on screen get their pyramid (large images) when they arrive.
+_PYRAMID_RADIUS = 8
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -118,6 +124,7 @@ class ViewerPage:
         open_settings: Callable[[], None] | None = None,
         export_dir: Path | None = None,
         ask_export: Callable[[], None] | None = None,
+        pyramids: PyramidCache | None = None,
     ) -> None:
         self.state = state
         self.app = app
@@ -134,12 +141,21 @@ class ViewerPage:
         self._ask_export = ask_export
         self.pool = TexturePool()
         self.luts = render.LUTCache()
+        self.screen = ScreenImage(self.luts)
+        self._owns_pyramids = pyramids is None
+        self.pyramids = (
+            pyramids if pyramids is not None else PyramidCache(niceness=PYRAMID_NICENESS)
+        )
+        #: The slice (or first image) on screen and how to colour it; None if none.
+        self._frame: CachedFrame | None = None
+        self._info: render.ImageInfo | None = None
+        #: What the texture holds now, and where it goes (None: nothing drawn).
+        self._plan: render.DisplayPlan | None = None
         self._pixels_dirty = True
+        self._texels_dirty = True
         self._draw_dirty = True
         self._size = (1.0, 1.0)
         self._slot: SlotState = "loading"
-        #: (rows, columns) of the texture holding the slice on screen, None if none.
-        self._shown: tuple[int, int] | None = None
         #: The series' first image to arrive, shown (without a slice number) until the
         #: layout says where it belongs.
         self._first: CachedFrame | None = None
@@ -235,7 +251,7 @@ class ViewerPage:
         self.set_banner(self.state.banner)
 
     def can_export(self) -> bool:
-        return self._shown is not None
+        return self._frame is not None
 
     def export_directory(self) -> Path:
         """Where exports go unless the user picks elsewhere (the last place they picked)."""
@@ -260,7 +276,8 @@ class ViewerPage:
     def export(self, path: Path | None = None) -> Path | None:
         """Write the slice on screen to `path` (default: the export directory) as a PNG
         with the overlays; patient details only if ticked."""
-        if self._shown is None:
+        frame = self._frame
+        if frame is None:
             self.app.notify("warning", "There is no image on screen to export.")
             return None
         from .export import export_png
@@ -273,8 +290,11 @@ class ViewerPage:
         corners = self.state.overlays(patient=patient)
         # The value under the pointer is about the screen, not the exported image.
         corners["bottom_right"] = [x for x in corners["bottom_right"] if x != self.state.probe]
-        rgba = self.pool.buffer(*self._shown)
         try:
+            # At the slice's own resolution, whatever the screen shows.
+            rgba = to_rgba(
+                frame, self._info, self._voi(), invert=self.state.invert, lut_cache=self.luts
+            )
             export_png(rgba, corners, path)
         except OSError as exc:
             self.app.notify("error", f"The PNG could not be written: {exc}")
@@ -317,6 +337,9 @@ class ViewerPage:
                 dpg.delete_item(tag)
         self._handlers = None
         self.pool.release()
+        self.screen.forget()
+        if self._owns_pyramids:
+            self.pyramids.shutdown()
 
     def set_banner(self, text: str | None) -> None:
         self.state.banner = text
@@ -383,6 +406,12 @@ class ViewerPage:
                     # The placeholder only says "failed"; this says why (a malformed
                     # header names its element, a server error its message).
                     self.app.notify("error", f"Slice {event.index + 1}: {event.message}")
+            elif isinstance(event, FrameReady) and abs(event.index - self.state.index) <= (
+                _PYRAMID_RADIUS
+            ):
+                frame = handle.frame(event.index)
+                if frame is not None:
+                    self.pyramids.want(frame.pixels)
             self._progress(event.progress)
         elif isinstance(event, SeriesFailed):
             self._failure = event.reason
@@ -419,7 +448,11 @@ class ViewerPage:
                     dpg.set_value(PROGRESS, shown[0])
                     dpg.configure_item(PROGRESS, overlay=shown[1])
             return
-        self._pixels_dirty = True
+        if topic in ("camera", "contrast"):
+            # The same slice: only the texels (ScreenImage redoes no more than needed).
+            self._texels_dirty = True
+        elif topic != "view":
+            self._pixels_dirty = True
         self._draw_dirty = True
         if topic in ("slice", "series") and self._tags_shown():
             self._fill_tags(dpg.get_value("viewer/tags/filter") or "")
@@ -432,17 +465,40 @@ class ViewerPage:
     def update(self) -> None:
         """Once per frame on the UI thread, before rendering."""
         handle = self.handle
-        self._fit_canvas()
-        if self.app.page == "viewer" and handle is not None:
-            self._input()
-            self.state.cine_tick(time.monotonic())
+        shown = self.app.page == "viewer"
+        if shown:
+            self._fit_canvas()
+            if handle is not None:
+                self._input()
+                self.state.cine_tick(time.monotonic())
         if self._pixels_dirty:
             self._pixels_dirty = False
             self._render_slice()
+            self._texels_dirty = True
+        if not shown:
+            self._hide()
+            return
+        if self._texels_dirty:
+            self._texels_dirty = False
+            self._render_texels()
             self._draw_dirty = True
         if self._draw_dirty:
             self._draw_dirty = False
             self._draw()
+            # Only now does nothing draw a texture of another size: delete it.
+            self.pool.prune()
+
+    def _hide(self) -> None:
+        """Another page is shown: a raw texture is uploaded on every frame, drawn or not
+        (DESIGN.md §6), so the viewer's goes until the page comes back."""
+        if not self.pool.sizes:
+            return
+        if dpg.does_item_exist(CANVAS):
+            dpg.delete_item(CANVAS, children_only=True)
+        self.pool.release()
+        self.screen.forget()
+        self._plan = None
+        self._texels_dirty = self._draw_dirty = True
 
     def _fit_canvas(self) -> None:
         if not dpg.is_item_shown(CANVAS):
@@ -462,19 +518,24 @@ class ViewerPage:
         if (width, height) != self._size:
             self._size = (float(width), float(height))
             dpg.configure_item(CANVAS, width=width, height=height)
-            self._draw_dirty = True
+            self._texels_dirty = self._draw_dirty = True
+
+    def _voi(self) -> render.VOI | None:
+        window = self.state.window
+        return None if window is None else render.Window(window[0], max(window[1], 1.0))
 
     def _render_slice(self) -> None:
-        """Render the slice on screen into its texture, or note why there is none."""
+        """Find the slice on screen (or the first image) and what colours it, or note
+        why there is none."""
         handle = self.handle
         state = self.state
-        self._shown = None
+        self._frame = self._info = None
         layout = handle.layout if handle is not None else None
         if self._failure is not None:
             self._slot = "failed"
             return
         if handle is not None and self._first is not None and not state.count:
-            self._render_first(self._first)
+            self._show_frame(self._first, None, self._first.header, self._first.frame)
             return
         if handle is None or layout is None or not state.count:
             self._slot = "loading"
@@ -485,57 +546,104 @@ class ViewerPage:
             self._slot = "failed" if handle.state(index) is SliceState.FAILED else "loading"
             return
         try:
-            info = layout.image_info(index)
-            if state.default_window is None:
-                default = render.default_voi(info, frame.pixels)
-                if isinstance(default, render.Window):
-                    state.set_default_window((default.center, default.width))
-            window = state.window
-            voi = None if window is None else render.Window(window[0], max(window[1], 1.0))
-            rows, columns = frame.pixels.shape[:2]
-            buffer = self.pool.buffer(rows, columns)
-            handle.rgba(index, voi, invert=state.invert, lut_cache=self.luts, out=buffer)
+            info = None if frame.server_rendered else layout.image_info(index)
         except Exception as exc:
             log.exception("slice %d could not be displayed", index)
             self.app.notify("error", f"Slice {index + 1} could not be displayed: {exc}")
             self._slot = "failed"
             return
-        header = layout.header(index)
-        state.set_image(columns, rows, _pixel_aspect(header))
-        state.position = _position(header)
-        self._annotations(header, layout.slices[index].frame)
-        self._shown = (rows, columns)
-        self._slot = "ready"
-        self.rendered_slices += 1
+        if self._show_frame(frame, info, layout.header(index), layout.slices[index].frame):
+            state.position = _position(layout.header(index))
+            self.rendered_slices += 1
+            self._want_pyramids(index)
 
-    def placement_scale(self) -> float | None:
-        size = self.state.image_size
-        if size is None or self._shown is None:
-            return None
-        return fit_scale(self._size, size, pixel_aspect=self.state.pixel_aspect) * self.state.zoom
+    def _want_pyramids(self, index: int) -> None:
+        """Large neighbours in memory get their pyramids while the user looks at this one."""
+        handle = self.handle
+        if handle is None:
+            return
+        # Farthest first: the last asked is built first.
+        for delta in (2, -2, 1, -1):
+            neighbour = index + delta
+            if 0 <= neighbour < self.state.count:
+                frame = handle.frame(neighbour)
+                if frame is not None:
+                    self.pyramids.want(frame.pixels)
 
-    def _render_first(self, frame: CachedFrame) -> None:
-        """The first arrival, before the layout: drawn with no slice number."""
+    def _show_frame(
+        self, frame: CachedFrame, info: render.ImageInfo | None, header: Dataset, number: int
+    ) -> bool:
+        first = self._first is frame
         try:
-            info = None if frame.server_rendered else render.image_info(frame.header, frame.frame)
+            if info is None and first and not frame.server_rendered:
+                info = render.image_info(frame.header, frame.frame)
             if info is not None and self.state.default_window is None:
                 default = render.default_voi(info, frame.pixels)
                 if isinstance(default, render.Window):
                     self.state.set_default_window((default.center, default.width))
-            window = self.state.window
-            voi = None if window is None else render.Window(window[0], max(window[1], 1.0))
-            rows, columns = frame.pixels.shape[:2]
-            buffer = self.pool.buffer(rows, columns)
-            to_rgba(frame, info, voi, invert=self.state.invert, lut_cache=self.luts, out=buffer)
-        except Exception:
-            log.exception("the first image could not be displayed")
-            self._slot = "loading"
-            return
-        self.state.set_image(columns, rows, _pixel_aspect(frame.header))
-        self._annotations(frame.header, frame.frame)
-        self._shown = (rows, columns)
+        except Exception as exc:
+            if first:
+                log.exception("the first image could not be displayed")
+                self._slot = "loading"
+            else:
+                log.exception("slice %d could not be displayed", self.state.index)
+                self.app.notify(
+                    "error", f"Slice {self.state.index + 1} could not be displayed: {exc}"
+                )
+                self._slot = "failed"
+            return False
+        rows, columns = frame.pixels.shape[:2]
+        self.state.set_image(columns, rows, _pixel_aspect(header))
+        self._annotations(header, number)
+        self._frame, self._info = frame, info
         self._slot = "ready"
-        self.rendered_slices += 1
+        if first:
+            self.rendered_slices += 1
+        return True
+
+    def _render_texels(self) -> None:
+        """Fill the texture with what the screen shows of the frame (see ScreenImage)."""
+        frame, transform = self._frame, self.transform()
+        self._plan = None
+        if frame is None or transform is None:
+            return
+        try:
+            self._plan = self.screen.show(
+                frame, self._info, self._voi(), invert=self.state.invert, transform=transform,
+                viewport_size=self._size, pyramid=self.pyramids.levels(frame.pixels),
+                target=self.pool,
+            )  # fmt: skip
+        except Exception as exc:
+            log.exception("slice %d could not be displayed", self.state.index)
+            self.app.notify("error", f"Slice {self.state.index + 1} could not be displayed: {exc}")
+            self._frame = None
+            self._slot = "failed"
+
+    def transform(self) -> render.ViewTransform | None:
+        """Image -> canvas coordinates of the slice on screen (None before an image)."""
+        size = self.state.image_size
+        if size is None or self._frame is None:
+            return None
+        state = self.state
+        return render.ViewTransform.camera(
+            self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
+        )
+
+    def placement_scale(self) -> float | None:
+        transform = self.transform()
+        return None if transform is None else transform.scale[0]
+
+    def _image_rect(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The part of the canvas the image covers (clipped), None if none."""
+        transform, size = self.transform(), self.state.image_size
+        if transform is None or size is None:
+            return None
+        (x0, y0), (x1, y1) = transform.image_rect(size)
+        left, top = max(x0, 0.0), max(y0, 0.0)
+        right, bottom = min(x1, self._size[0]), min(y1, self._size[1])
+        if right <= left or bottom <= top:
+            return None
+        return (left, top), (right, bottom)
 
     def _annotations(self, header: Dataset, frame: int) -> None:
         # Scrolling back and forth meets the same slices again: each is worked out once
@@ -574,16 +682,11 @@ class ViewerPage:
 
     def image_box(self) -> tuple[int, int, int, int] | None:
         """Where the slice's image is drawn, in viewport pixels (tests, screenshots)."""
-        size = self.state.image_size
-        if self._shown is None or size is None:
-            return None
-        placement = image_placement(
-            self._size, size, self.state.zoom, self.state.pan, pixel_aspect=self.state.pixel_aspect
-        )
-        if placement is None:
+        rect = self._image_rect()
+        if rect is None:
             return None
         x, y = dpg.get_item_rect_min(CANVAS)
-        (x0, y0), (x1, y1) = placement.pmin, placement.pmax
+        (x0, y0), (x1, y1) = rect
         return (round(x + x0), round(y + y0), round(x + x1), round(y + y1))
 
     def _draw(self) -> None:
@@ -592,14 +695,14 @@ class ViewerPage:
         state = self.state
         # No background rectangle: the viewport is cleared to black while this page is
         # shown (a canvas-sized fill was 2.6 ms of a 12 ms frame with a software GL).
-        size = state.image_size
-        if self._shown is not None and size is not None:
-            placement = image_placement(
-                self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
-            )
-            self.pool.draw(CANVAS, self._shown[0], self._shown[1], placement)
-            if placement is not None:
-                self._draw_annotations(placement.pmin, placement.pmax, placement.scale[0])
+        plan = self._plan
+        if self._frame is not None:
+            if plan is not None:
+                self.pool.draw(CANVAS, plan.shape, plan.pmin, plan.pmax)
+            rect = self._image_rect()
+            scale = self.placement_scale()
+            if rect is not None and scale is not None:
+                self._draw_annotations(rect[0], rect[1], scale)
         elif self.handle is not None:
             message = ViewerState.placeholder(self._slot) or ""
             if self._failure is not None:
@@ -694,7 +797,7 @@ class ViewerPage:
         if size is None:
             return
         zoom = max(0.1, min(40.0, zoom))
-        pan = zoom_about(
+        pan = render.zoom_about(
             point, self._size, size, state.zoom, state.pan, zoom, pixel_aspect=state.pixel_aspect
         )
         state.set_zoom(zoom, pan)
@@ -764,27 +867,25 @@ class ViewerPage:
 
     def _probe(self, point: tuple[float, float] | None) -> None:
         text = ""
-        handle, size, shown = self.handle, self.state.image_size, self._shown
-        if point is None or handle is None or size is None or shown is None:
+        frame, transform, size = self._frame, self.transform(), self.state.image_size
+        if point is None or frame is None or transform is None or size is None:
             self._probed = None
         else:
             state = self.state
-            column, row = screen_to_image(
-                point, self._size, size, state.zoom, state.pan, pixel_aspect=state.pixel_aspect
-            )
-            frame = handle.frame(state.index)
-            key = (id(frame), state.index, int(column), int(row))
+            column, row = transform.to_image(point)
+            key = (id(frame), state.index, math.floor(column), math.floor(row))
             if key == self._probed:
                 return  # the same pixel of the same slice: the text stands
             self._probed = key
-            layout = handle.layout
             inside = 0 <= column < size[0] and 0 <= row < size[1]
-            if frame is not None and layout is not None and inside and frame.pixels.ndim == 2:
+            if inside and frame.pixels.ndim == 2:
                 stored = frame.pixels[int(row), int(column)]
-                info = layout.image_info(state.index)
+                info = self._info
                 # In modality units (HU for CT), not stored values.
                 value = float(
-                    render.apply_modality(np.asarray([stored]), info.modality).reshape(-1)[0]
+                    stored
+                    if info is None
+                    else render.apply_modality(np.asarray([stored]), info.modality).reshape(-1)[0]
                 )
                 unit = "HU" if state.text.modality == "CT" else "value"
                 text = f"{unit} {value:.0f} ({int(column)}, {int(row)})"

@@ -29,7 +29,9 @@ __all__ = [
     "tag_rows",
 ]
 
-ViewerTopic = Literal["series", "slice", "view", "progress"]
+#: "camera" (zoom, pan) moves or resamples what is drawn; "contrast" (window, invert)
+#: re-applies the display LUT; "view" is the rest of what the overlays say (cine).
+ViewerTopic = Literal["series", "slice", "camera", "contrast", "view", "progress"]
 
 DEFAULT_CINE_FPS = 15.0
 MIN_CINE_FPS = 1.0
@@ -167,7 +169,7 @@ class ViewerState:
         self.default_window = window
         if self.window is None:
             self.window = window
-            self.changed.emit("view")
+            self.changed.emit("contrast")
 
     def set_image(self, columns: int, rows: int, pixel_aspect: float = 1.0) -> None:
         self.image_size = (columns, rows)
@@ -239,16 +241,16 @@ class ViewerState:
         step = reference * _WL_PER_PIXEL
         self.window = (centre + dy * step, max(1.0, width + dx * step))
         self.preset = None
-        self.changed.emit("view")
+        self.changed.emit("contrast")
 
     def apply_preset(self, name: str, window: tuple[float, float]) -> None:
         self.window = window
         self.preset = name
-        self.changed.emit("view")
+        self.changed.emit("contrast")
 
     def toggle_invert(self) -> None:
         self.invert = not self.invert
-        self.changed.emit("view")
+        self.changed.emit("contrast")
 
     def reset(self) -> None:
         """Back to the image's own window, no invert, fitted."""
@@ -256,13 +258,14 @@ class ViewerState:
         self.preset = None
         self.invert = False
         self.zoom, self.pan = 1.0, (0.0, 0.0)
-        self.changed.emit("view")
+        self.changed.emit("contrast")
+        self.changed.emit("camera")
 
     # -- zoom / pan ----------------------------------------------------------------------
 
     def fit(self) -> None:
         self.zoom, self.pan = 1.0, (0.0, 0.0)
-        self.changed.emit("view")
+        self.changed.emit("camera")
 
     def set_zoom(self, zoom: float, pan: tuple[float, float] | None = None) -> None:
         """Zoom (clamped) and optionally the pan that goes with it (`zoom_about`)."""
@@ -273,11 +276,11 @@ class ViewerState:
         self.zoom = clamped
         if pan is not None:
             self.pan = pan
-        self.changed.emit("view")
+        self.changed.emit("camera")
 
     def pan_by(self, dx: float, dy: float) -> None:
         self.pan = (self.pan[0] + dx, self.pan[1] + dy)
-        self.changed.emit("view")
+        self.changed.emit("camera")
 
     # -- what to draw --------------------------------------------------------------------
 

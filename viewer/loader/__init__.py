@@ -57,6 +57,7 @@ from ._hub import CacheInfo, LoaderHub, default_workers
 from ._layout import InstanceHeader, SeriesLayout, SliceRef, build_layout
 from ._loader import DEFAULT_PREFETCH_RADIUS, LOADER_RETRY, SeriesLoader
 from ._local import LocalFolderSource, ScanProgress
+from ._pool import WorkerPool
 from ._progress import SeriesProgress, SliceState
 from ._sources import RenderingSource
 from ._trace import TraceEntry
@@ -98,6 +99,7 @@ __all__ = [
     "ThumbnailFailed",
     "ThumbnailReady",
     "TraceEntry",
+    "WorkerPool",
     "build_layout",
     "default_cache_dir",
     "default_workers",
