@@ -11,6 +11,9 @@ modality's output. Each image carries:
 * `KNOWN_PIXEL` (column, row) holding `known_value(i)`, distinct per image, with its
   3x3 neighbourhood a different value, so the value under the cursor can be checked.
 
+Both are given for the default size; `line_column` and `known_pixel` place them in
+smaller images (same place relative to the image).
+
 Deterministic: pixels and UIDs depend only on the arguments. Writing 8 images takes a
 few seconds (one shared background, per-image markers).
 """
@@ -32,7 +35,9 @@ __all__ = [
     "MAMMO_COLUMNS",
     "MAMMO_ROWS",
     "MAMMO_WINDOW",
+    "known_pixel",
     "known_value",
+    "line_column",
     "mammogram_pixels",
     "write_mammograms",
 ]
@@ -49,6 +54,14 @@ _BRIGHT, _DARK = 16000, 200
 
 def known_value(i: int) -> int:
     return 5000 + 37 * i
+
+
+def line_column(columns: int = MAMMO_COLUMNS) -> int:
+    return LINE_COLUMN * columns // MAMMO_COLUMNS
+
+
+def known_pixel(rows: int = MAMMO_ROWS, columns: int = MAMMO_COLUMNS) -> tuple[int, int]:
+    return (KNOWN_PIXEL[0] * columns // MAMMO_COLUMNS, KNOWN_PIXEL[1] * rows // MAMMO_ROWS)
 
 
 @functools.lru_cache(maxsize=2)
@@ -70,10 +83,10 @@ def mammogram_pixels(
 ) -> np.ndarray:
     """Image `i` of `n`: background, slice code, the thin line and the known pixel."""
     image = _background(rows, columns).copy()
-    image[rows // 8 : rows - rows // 8, LINE_COLUMN] = _BRIGHT
+    image[rows // 8 : rows - rows // 8, line_column(columns)] = _BRIGHT
     for r0, r1, c0, c1, bright in slice_marker(i, n, rows, columns).code_cells:
         image[r0:r1, c0:c1] = _BRIGHT if bright else _DARK
-    c, r = KNOWN_PIXEL
+    c, r = known_pixel(rows, columns)
     image[r - 1 : r + 2, c - 1 : c + 2] = 3000
     image[r, c] = known_value(i)
     return image

@@ -10,11 +10,15 @@ instance number from QIDO (on Orthanc far cheaper than the series' metadata).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from pydicom.dataset import Dataset
 
+import render
 from net import NotFound, RenderedImage, StudySource
 
+from ._cache import CachedFrame
 from ._decode import decode_rendered, fit_within, to_rgba
 from ._disk import InstanceDiskCache
 from ._instance import (
@@ -64,7 +68,18 @@ def thumbnail_rgba(
         instance = instance_from_dataset(source.retrieve_instance(study_uid, series_uid, sop))
         if instance.raw is not None and disk is not None and namespace:
             disk.put(namespace, sop, instance.raw)
-    return fit_within(to_rgba(decode_instance_frame(instance, frame)), size)
+    return fit_within(to_rgba(_shrunk(decode_instance_frame(instance, frame), size)), size)
+
+
+def _shrunk(frame: CachedFrame, size: tuple[int, int]) -> CachedFrame:
+    """`frame` box-averaged close to `size` before the LUT: a 3328x4096 mammogram made a
+    218 MB RGBA array for a 128-pixel thumbnail (~0.3 s); its stored values averaged
+    by 32 take a few milliseconds. Palette indices cannot be averaged."""
+    rows, columns = frame.pixels.shape[:2]
+    factor = min(rows // max(1, size[1]), columns // max(1, size[0]))
+    if factor < 2 or frame.photometric_interpretation == "PALETTE COLOR":
+        return frame
+    return dataclasses.replace(frame, pixels=render.reduce(frame.pixels, factor))
 
 
 def middle_of(
