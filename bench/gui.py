@@ -310,11 +310,13 @@ def _large_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
 
     def show(uids: tuple[str, str]) -> None:
         app.open_series(*uids)
-        loop.until(loaded, timeout=120)
+        # Loaded, and the page has had the events that say so.
+        loop.until(lambda: loaded() and app.viewer.count > 0, timeout=120)
+        for _ in range(10):
+            app.frame()
         page = app.viewer_page
         assert page is not None
         page.pyramids.wait_until_idle(30)
-        loop.until(lambda: True)
         for _ in range(10):
             app.frame()
 

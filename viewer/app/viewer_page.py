@@ -396,6 +396,8 @@ class ViewerPage:
             text = series_text(layout.header(event.cursor)) if len(layout) else SeriesText()
             self.state.open_series(len(layout), text, index=event.cursor)
             self._progress(handle.progress())
+            # Frames that came with the stream, before the layout said where they go.
+            self._want_pyramids(event.cursor, _PYRAMID_RADIUS)
         elif isinstance(event, FrameReady | FrameFailed):
             if self._failure is not None and handle.failure is None:
                 self._failure = None  # a retry brought slices back
@@ -557,18 +559,18 @@ class ViewerPage:
             self.rendered_slices += 1
             self._want_pyramids(index)
 
-    def _want_pyramids(self, index: int) -> None:
+    def _want_pyramids(self, index: int, radius: int = 2) -> None:
         """Large neighbours in memory get their pyramids while the user looks at this one."""
         handle = self.handle
         if handle is None:
             return
         # Farthest first: the last asked is built first.
-        for delta in (2, -2, 1, -1):
-            neighbour = index + delta
-            if 0 <= neighbour < self.state.count:
-                frame = handle.frame(neighbour)
-                if frame is not None:
-                    self.pyramids.want(frame.pixels)
+        for distance in range(radius, 0, -1):
+            for neighbour in (index + distance, index - distance):
+                if 0 <= neighbour < self.state.count:
+                    frame = handle.frame(neighbour)
+                    if frame is not None:
+                        self.pyramids.want(frame.pixels)
 
     def _show_frame(
         self, frame: CachedFrame, info: render.ImageInfo | None, header: Dataset, number: int
