@@ -66,7 +66,7 @@ def test_a_mammogram_is_drawn_at_screen_size_with_its_thin_line(
     assert 0 < page.pool.texels <= (width + 64) * (height + 64) < 1_000_000
     plan = page._plan
     assert plan is not None and plan.rows.sampling == "area"
-    # The one-pixel line at column 1201 is a bright column on screen, 6 image pixels
+    # The one-pixel line at column 3001 is a bright column on screen, 6 image pixels
     # per screen pixel: averaged in, not skipped.
     transform = page.transform()
     assert transform is not None

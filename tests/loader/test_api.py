@@ -44,6 +44,7 @@ PUBLIC = {
     "ThumbnailFailed",
     "ThumbnailReady",
     "TraceEntry",
+    "WorkerPool",
     "build_layout",
     "default_cache_dir",
     "default_workers",

@@ -25,7 +25,7 @@ def test_a_mammogram_thumbnail_shows_its_one_pixel_line_and_its_code(tmp_path: P
         assert any(isinstance(e, ThumbnailReady) for e in loader.drain())
     assert image.shape == (128, 104, 4) and image.dtype == np.float32
     assert read_slice_code(image, (1024, 832)) == 1  # the middle of three
-    # The line at column 300 of 832 is thumbnail column 37.5.
-    assert line_column(832) == 300
+    # The line at column 750 of 832 is thumbnail column 93.75.
+    assert line_column(832) == 750
     grey = image[20:100, :, 0]
-    assert np.all(grey[:, 36:40].max(axis=1) > np.maximum(grey[:, 33], grey[:, 42]) + 0.01)
+    assert np.all(grey[:, 92:96].max(axis=1) > np.maximum(grey[:, 89], grey[:, 99]) + 0.01)

@@ -6,8 +6,9 @@ modality's output. Each image carries:
 
 * the phantom's slice code (`viewer.phantom.read_slice_code`) at the top, so a
   screenshot says which image of the stack is on screen at any zoom;
-* a one-pixel-wide bright vertical line at column `LINE_COLUMN` over the breast, the
-  case plain decimation loses when the image is shown at a sixth of its size;
+* a one-pixel-wide bright vertical line at column `LINE_COLUMN`, on the dark
+  background beside the breast: the case plain decimation loses when the image is
+  shown at a sixth of its size;
 * `KNOWN_PIXEL` (column, row) holding `known_value(i)`, distinct per image, with its
   3x3 neighbourhood a different value, so the value under the cursor can be checked.
 
@@ -46,7 +47,7 @@ MAMMO_ROWS = 4096
 MAMMO_COLUMNS = 3328
 #: Stored values span 14 bits; the header window shows tissue mid-grey.
 MAMMO_WINDOW = (8192.0, 16384.0)
-LINE_COLUMN = 1201
+LINE_COLUMN = 3001
 KNOWN_PIXEL = (1700, 2300)
 _DIGITAL_MAMMOGRAPHY = "1.2.840.10008.5.1.4.1.1.1.2"
 _BRIGHT, _DARK = 16000, 200
