@@ -52,6 +52,7 @@ __all__ = [
     "auth_for",
     "configure_from_link",
     "configure_from_token",
+    "same_server_url",
     "sign_in_with_browser",
     "sign_in_with_password",
     "sign_out",
@@ -227,9 +228,14 @@ def _guarded_changes(current: ServerConfig, updated: ServerConfig) -> tuple[Fiel
     return tuple(changes)
 
 
-def _same_server(a: str, b: str) -> bool:
+def same_server_url(a: str, b: str) -> bool:
+    """Whether two server URLs name the same DICOMweb root (origin and path)."""
+
     def normal(url: str) -> str:
-        return origin_of(url) + urlsplit(url).path.rstrip("/")
+        try:
+            return origin_of(url) + urlsplit(url).path.rstrip("/")
+        except ValueError:  # a port out of range: compared as typed
+            return url.strip().rstrip("/")
 
     return normal(a) == normal(b)
 
@@ -277,7 +283,7 @@ def configure_from_token(
         (
             e
             for e in registry.entries()
-            if e.kind == "user" and _same_server(e.config.url, claims.pacs)
+            if e.kind == "user" and same_server_url(e.config.url, claims.pacs)
         ),
         None,
     )

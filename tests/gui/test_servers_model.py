@@ -484,6 +484,16 @@ def test_a_successful_sign_in_shows_the_server_it_set_up(
     assert opened == ["Zhiva (pacs)"]
 
 
+def _use_link_until_asked(page: ServersPageState, token: str) -> None:
+    """Use a link for `token` and run the page until it asks for a confirmation."""
+    page.use_link(f"zhiva-viewer://oauth?token={token}")
+    deadline = time.monotonic() + 20
+    while page.app.confirmation is None and time.monotonic() < deadline:
+        page.tasks.wait_until_idle(1)
+        page.tasks._ui.drain()
+    assert page.app.confirmation is not None
+
+
 @pytest.mark.integration
 def test_a_link_that_would_change_a_server_asks_and_cancel_changes_nothing(
     isolated_env: Path, pacs: object, token_admin: object
@@ -510,12 +520,7 @@ def test_a_link_that_would_change_a_server_asks_and_cancel_changes_nothing(
     try:
         token = token_admin.mint_auth_token("zhiva")
         before = token_admin.stats()
-        page.use_link(f"zhiva-viewer://oauth?token={token}")
-        deadline = time.monotonic() + 20
-        while app.confirmation is None and time.monotonic() < deadline:
-            tasks.wait_until_idle(1)
-            tasks._ui.drain()
-        assert app.confirmation is not None
+        _use_link_until_asked(page, token)
         assert "Authentication Type: basic -> token" in app.confirmation.message
         assert "CA file" not in app.confirmation.message  # the link keeps the server's
         app.answer(False)
@@ -524,12 +529,7 @@ def test_a_link_that_would_change_a_server_asks_and_cancel_changes_nothing(
         assert registry.secrets.get(ours.id, "password") == "our-basic-password"
         assert token_admin.stats().since(before).exchanges == 0
 
-        page.use_link(f"zhiva-viewer://oauth?token={token}")  # the token is still good
-        deadline = time.monotonic() + 20
-        while app.confirmation is None and time.monotonic() < deadline:
-            tasks.wait_until_idle(1)
-            tasks._ui.drain()
-        assert app.confirmation is not None
+        _use_link_until_asked(page, token)  # the token is still good
         app.answer(True)
         deadline = time.monotonic() + 20
         while not (page.message and "signed in as" in page.message.text):
@@ -540,5 +540,32 @@ def test_a_link_that_would_change_a_server_asks_and_cancel_changes_nothing(
         assert changed.id == ours.id and changed.auth_type == "token"
         assert registry.secrets.get(ours.id, "password") is None  # no Basic any more
         assert token_admin.stats().since(before).exchanges == 1
+    finally:
+        tasks.shutdown()
+
+
+def test_a_link_for_another_server_does_not_bring_the_shown_forms_ca_file(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    # The form on screen belongs to server A; the link is for server B. A's CA file
+    # must not be offered to B (nor given to a new server the link creates).
+    a_ca, b_ca = tmp_path / "a.pem", tmp_path / "b.pem"
+    a_ca.write_text("A"), b_ca.write_text("B")
+    registry = registry_of(isolated_env)
+    a = registry.add(ServerConfig(name="A", url="https://a.example.org/rs", ca_file=str(a_ca)))
+    registry.add(
+        ServerConfig(name="B", url="https://pacs.example.org/zhiva/pacs", ca_file=str(b_ca))
+    )
+    registry.select(a.id)
+    app = AppState()
+    tasks = BackgroundTasks(UiQueue(), on_activity=app.set_activity)
+    page = ServersPageState(registry, app, tasks, clock=lambda: NOW)
+    try:
+        assert page.form.id == a.id
+        token = make_token(lifetime=10**9)  # pacs: B's URL; nothing is sent before asking
+        _use_link_until_asked(page, token)
+        assert "'B'" in app.confirmation.message
+        assert "Authentication Type: none -> token" in app.confirmation.message
+        assert "CA file" not in app.confirmation.message
     finally:
         tasks.shutdown()

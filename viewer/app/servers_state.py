@@ -40,8 +40,10 @@ from net import (
     TokenError,
     TokenSet,
     check_server,
+    configuration_link_origin,
     decode_token,
     new_server_id,
+    parse_configuration_link,
     qido_root,
     validate_config,
     validate_url,
@@ -62,6 +64,7 @@ from viewer.signin import (
     auth_for,
     configure_from_link,
     configure_from_token,
+    same_server_url,
     sign_in_with_browser,
     sign_out,
 )
@@ -889,7 +892,9 @@ class ServersPageState:
         link = link.strip()
         if not link:
             return
-        ca_file = self.form.text("ca_file").strip()
+        # The CA file typed in the form is for the server in the form: a link for
+        # another server keeps that server's own (or gets none).
+        ca_file = self.form.text("ca_file").strip() if self._link_is_for_form(link) else ""
         registry = self.registry
 
         def work(cancel: CancelToken) -> LinkResult:
@@ -911,6 +916,19 @@ class ServersPageState:
             )
 
         self.app.guard("Use the link and discard them?", start, confirm_label="Use link")
+
+    def _link_is_for_form(self, link: str) -> bool:
+        if self.form.is_new:
+            return True
+        try:
+            claims = decode_token(
+                parse_configuration_link(link),
+                clock=self._clock,
+                link_origin=configuration_link_origin(link),
+            )
+        except DicomWebError:
+            return True  # the link is refused anyway, saying why
+        return same_server_url(self.form.text("url"), claims.pacs)
 
     def import_from(self, path: str) -> None:
         try:
