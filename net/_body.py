@@ -88,14 +88,14 @@ class Watch:
         count against the progress window."""
         self._start += seconds
 
-    def describe(self) -> str:
-        """What was exceeded, for the error message."""
+    def describe(self, host: str = "the server") -> str:
+        """What was exceeded, as a sentence for the error message."""
         now = self.clock()
         if self.total_at is not None and now >= self.total_at:
-            return f"did not complete within {self.total:g} s"
+            return f"The request to {host} did not complete within {self.total:g} s."
         return (
-            f"sent less than {describe_size(self.window_bytes)} in {self.window:g} s"
-            " (the transfer stalled)"
+            f"{host} sent less than {describe_size(self.window_bytes)} in {self.window:g} s:"
+            " the transfer stalled."
         )
 
 

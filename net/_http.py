@@ -281,7 +281,7 @@ class HttpSession:
     def _deadline_error(self, watch: Watch, url: str) -> TransportError:
         host = httpx.URL(url).host
         return TransportError(
-            f"The request to {host} {watch.describe()}.",
+            watch.describe(host),
             server=self.server,
             hint="The server or the network is too slow right now: try again later.",
         )

@@ -88,7 +88,10 @@ def test_total_deadline() -> None:
     watch = Watch(total=30.0, clock=clock)
     assert watch.due() == 130.0 and not watch.expired()
     clock.now = 130.0
-    assert watch.expired() and watch.describe() == "did not complete within 30 s"
+    assert (
+        watch.expired()
+        and watch.describe("pacs") == "The request to pacs did not complete within 30 s."
+    )
 
 
 def test_progress_window_slides_with_enough_bytes_and_ignores_time_away() -> None:
@@ -103,7 +106,7 @@ def test_progress_window_slides_with_enough_bytes_and_ignores_time_away() -> Non
     assert watch.due() == 155.0
     clock.now = 155.0
     assert watch.expired()
-    assert watch.describe() == "sent less than 64 KiB in 30 s (the transfer stalled)"
+    assert watch.describe("pacs") == "pacs sent less than 64 KiB in 30 s: the transfer stalled."
 
 
 def test_a_watch_without_limits_is_never_due() -> None:
