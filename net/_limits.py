@@ -36,8 +36,6 @@ class SizeLimits:
     #: A part larger than this is kept in a temporary file while it arrives, so a part
     #: that never ends costs disk up to `part_bytes`, not memory.
     spool_bytes: int = 128 * MiB
-    #: A whole answer the organisation's server list or a token endpoint may send.
-    small_bytes: int = 4 * MiB
 
 
 @dataclass(frozen=True, kw_only=True)
