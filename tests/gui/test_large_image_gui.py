@@ -62,9 +62,9 @@ def test_a_mammogram_is_drawn_at_screen_size_with_its_thin_line(
     code, shot = ui.shown_slice(tmp_path / "fit.png")
     assert code == ui.slice_content(1) == 1
     # The texture holds what the screen shows, not the image's 13.6 million pixels.
-    width, height = page._size
-    assert 0 < page.pool.texels <= (width + 64) * (height + 64) < 1_000_000
-    plan = page._plan
+    width, height = page.view.size
+    assert 0 < page.view.pool.texels <= (width + 64) * (height + 64) < 1_000_000
+    plan = page.view.plan
     assert plan is not None and plan.rows.sampling == "area"
     # The one-pixel line at column 3001 is a bright column on screen, 6 image pixels
     # per screen pixel: averaged in, not skipped.
@@ -91,17 +91,17 @@ def test_the_value_under_the_pointer_is_the_stored_pixel_and_zoomed_pixels_are_c
     assert page is not None
     state = app.viewer
     # Zoom until an image pixel is 5 screen pixels, the known pixel in the middle.
-    fit = render.fit_scale(page._size, (MAMMO_COLUMNS, MAMMO_ROWS))
+    fit = render.fit_scale(page.view.size, (MAMMO_COLUMNS, MAMMO_ROWS))
     zoom = 5.0 / fit
     column, row = KNOWN_PIXEL
-    centred = render.ViewTransform.camera(page._size, (MAMMO_COLUMNS, MAMMO_ROWS), zoom)
+    centred = render.ViewTransform.camera(page.view.size, (MAMMO_COLUMNS, MAMMO_ROWS), zoom)
     x, y = centred.to_screen((column + 0.5, row + 0.5))
-    state.set_zoom(zoom, (page._size[0] / 2 - x, page._size[1] / 2 - y))
-    ui.frames_until(lambda: page._plan is not None and page._plan.rows.sampling == "nearest",
+    state.set_zoom(zoom, (page.view.size[0] / 2 - x, page.view.size[1] / 2 - y))
+    ui.frames_until(lambda: page.view.plan is not None and page.view.plan.rows.sampling == "nearest",
                     what="nearest-neighbour texels")  # fmt: skip
-    assert len(page.pool.sizes) == 1  # the fit's texture went with the fit
+    assert len(page.view.pool.sizes) == 1  # the fit's texture went with the fit
     left, top = page.image_box()[:2]  # type: ignore[index]
-    cx, cy = left + round(page._size[0] / 2), top + round(page._size[1] / 2)
+    cx, cy = left + round(page.view.size[0] / 2), top + round(page.view.size[1] / 2)
     ui.xdotool("mousemove", "--window", ui.window(), str(cx), str(cy))
     expected = f"value {known_value(0)} ({column}, {row})"
     ui.frames_until(lambda: state.probe == expected, what=expected)
@@ -127,8 +127,8 @@ def test_the_viewer_keeps_no_texture_while_another_page_is_shown(
     _open(ui, mammograms[0].parent)
     app = ui.app
     page = app.viewer_page
-    assert page is not None and page.pool.sizes
+    assert page is not None and page.view.pool.sizes
     app.state.navigate("studies")
-    ui.frames_until(lambda: not page.pool.sizes, what="the texture to go")
+    ui.frames_until(lambda: not page.view.pool.sizes, what="the texture to go")
     app.state.navigate("viewer")
-    ui.frames_until(lambda: bool(page.pool.sizes) and ui.slice_ready(), what="the image back")
+    ui.frames_until(lambda: bool(page.view.pool.sizes) and ui.slice_ready(), what="the image back")

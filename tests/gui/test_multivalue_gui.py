@@ -10,8 +10,8 @@ import dearpygui.dearpygui as dpg
 
 from tests.gui.driver import Driver
 from tests.support.broken_headers import multi_valued_instance
-from viewer.app.viewer_page import series_text
-from viewer.app.viewer_state import tag_rows
+from viewer.app.model.annotations import series_text
+from viewer.app.model.viewport import tag_rows
 
 MakeApp = Callable[..., Driver]
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import render
-from viewer.app.model import PyramidCache, ScreenImage
+from viewer.app.model.pyramids import PyramidCache
+from viewer.app.model.screen import ScreenImage
 from viewer.loader import CachedFrame, InstanceHeader
 
 

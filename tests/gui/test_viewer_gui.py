@@ -30,7 +30,7 @@ def test_demo_opens_offline_and_the_wheel_scrolls_slice_by_slice(
     assert demo is not None and demo.root.is_relative_to(isolated_env)  # under --config-dir
     state = ui.app.viewer
     assert state.count == 60
-    assert ui.app.viewer_page is not None and ui.app.viewer_page.state.banner
+    assert ui.app.viewer_page is not None and ui.app.viewer_page.banner
     code, _ = ui.shown_slice(tmp_path / "first.png")
     assert code == ui.slice_content(state.index)
 
@@ -103,7 +103,7 @@ def test_first_launch_without_a_server_shows_the_demo_not_settings(
     ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
     assert ui.app.demo_study is not None
     page = ui.app.viewer_page
-    assert page is not None and page.state.banner and "Settings" in page.state.banner
+    assert page is not None and page.banner and "Settings" in page.banner
 
 
 def test_keys_scroll_apply_presets_invert_and_ctrl_wheel_zooms(make_app: MakeApp) -> None:

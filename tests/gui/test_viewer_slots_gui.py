@@ -22,8 +22,8 @@ from pydicom.dataset import Dataset
 
 from net import RetryPolicy, TransportError
 from tests.gui.driver import Box, Driver, count_near
+from viewer.app.model.viewport import ViewportState
 from viewer.app.viewer_page import CANVAS, ViewerPage
-from viewer.app.viewer_state import ViewerState
 from viewer.demo import DemoStudy
 from viewer.loader import LocalFolderSource, SeriesHandle, SliceState, build_layout
 
@@ -190,7 +190,7 @@ def test_a_slice_not_yet_loaded_shows_a_placeholder_never_the_previous_image(
         assert page.slot == "loading"
         assert page.image_box() is None
         assert handle.state(held) is not SliceState.READY
-        placeholder = ViewerState.placeholder("loading")
+        placeholder = ViewportState.placeholder("loading")
         assert placeholder
         assert f"Slice {held + 1}: {placeholder}" in _drawn_texts()
         shot = ui.screenshot(tmp_path / "held.png")
@@ -226,7 +226,7 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
         # Failed only after the loader's own retries.
         assert source.attempts[sops[broken]] >= FAST_RETRY.max_attempts
         assert page.image_box() is None
-        failed = ViewerState.placeholder("failed")
+        failed = ViewportState.placeholder("failed")
         assert failed is not None and "retry" in failed
         assert f"Slice {broken + 1}: {failed}" in _drawn_texts()
         shot = ui.screenshot(tmp_path / "failed.png")

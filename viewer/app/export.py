@@ -1,7 +1,7 @@
 """PNG export of the slice on screen, with its overlay text burned in.
 
 Plain Python (numpy + Pillow, no dearpygui): the page passes the displayed RGBA
-(the texture's float32 buffer) and the corner text from `ViewerState.overlays`,
+(the slice at its own resolution) and the corner text from `ViewportState.overlays`,
 which already leaves the patient out when asked to.
 """
 

@@ -33,11 +33,12 @@ from .display import DisplayInfo, NoDisplay, check_display, release_display
 from .export_dialog import ExportChoice, ExportDialog
 from .files import FileDialogs
 from .fonts import Fonts, load_fonts
+from .model.layout import LayoutState
+from .model.viewport import ViewportState
 from .shell import CACHE_TAB, SERVERS_TAB, Shell
 from .state import AppState, Confirmation
 from .theme import BACKGROUND, Themes, create_themes
 from .ui_thread import BackgroundTasks, CancelToken, Task, UiQueue
-from .viewer_state import ViewerState
 
 if TYPE_CHECKING:
     from net import (
@@ -165,7 +166,8 @@ class App:
         self.servers: ServersPageState | None = None
         self.servers_page: ServersPage | None = None
         self._startup: Task[ServerRegistry] | None = None
-        self.viewer = ViewerState()
+        #: The Viewer page's viewports (the grid, the active one, link groups).
+        self.layout = LayoutState()
         self.viewer_page: ViewerPage | None = None
         #: The app's one frame cache, disk cache and loader threads (`hub`, made on
         #: first use: its imports are not on the startup path), and Settings > Cache.
@@ -207,6 +209,11 @@ class App:
         self._open_single_series: str | None = None
         self._scanned_studies = 0
         self.frames = 0
+
+    @property
+    def viewer(self) -> ViewportState:
+        """The active viewport's state (what the toolbar and a single viewport act on)."""
+        return self.layout.active
 
     def start(self) -> None:
         if self.demo:
@@ -413,9 +420,8 @@ class App:
         """Close the loaders nothing lists or shows any more: their handles and queued
         work, and their frames in the shared cache (the source is gone)."""
         page = self.viewer_page
-        page_loader = page.handle.loader if page is not None and page.handle else None
         used = {id(x) for x in (self.list_loader, self.server_loader, self.local_loader)}
-        used.add(id(page_loader))
+        used.update(id(x) for x in (page.loaders() if page is not None else ()))
         for loader in [x for x in self.loaders if id(x) not in used]:
             loader.shutdown(timeout=0)
             self.loaders.remove(loader)
@@ -633,7 +639,7 @@ class App:
             if dpg.does_item_exist("shell/viewer/note"):
                 dpg.configure_item("shell/viewer/note", show=False)
             self.viewer_page = ViewerPage(
-                self.viewer, self.state, page_tag("viewer"), self.gui.themes, self.gui.fonts,
+                self.layout, self.state, page_tag("viewer"), self.gui.themes, self.gui.fonts,
                 ask_export=self.export_view,
             )  # fmt: skip
             self.viewer_page.build()

@@ -1,18 +1,24 @@
-"""State of the Viewer page: which slice, window/level, zoom, pan, invert, overlays.
+"""One viewport's state: its source, which slice, the camera, the contrast, overlays.
 
-Plain Python (no dearpygui, no loader, no numpy): the page feeds it the series' size
+Plain Python (no dearpygui, no loader, no numpy): the page feeds it the source's size
 and each slice's load state, and turns user input into calls here; the math (scroll
-clamping, window/level drag, zoom about a point, presets) is tested with no display.
-Window values are in modality units (HU for CT), as `render.Window` takes them.
+clamping, window/level drag, zoom, presets) is tested with no display. As in napari,
+the slice position, the camera (zoom, pan) and the contrast (window, invert) are
+separate topics of `changed`, so a pan never re-runs the pixel pipeline and linking
+viewports (`layout.LayoutState`) copies one of them, not the whole state. Window values
+are in modality units (HU for CT), as `render.Window` takes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .state import Signal
+from ..state import Signal
+
+if TYPE_CHECKING:
+    from .source import ViewportSource
 
 __all__ = [
     "DEFAULT_CINE_FPS",
@@ -24,14 +30,14 @@ __all__ = [
     "SeriesText",
     "SlotState",
     "TagRow",
-    "ViewerState",
-    "ViewerTopic",
+    "ViewportState",
+    "ViewportTopic",
     "tag_rows",
 ]
 
 #: "camera" (zoom, pan) moves or resamples what is drawn; "contrast" (window, invert)
 #: re-applies the display LUT; "view" is the rest of what the overlays say (cine).
-ViewerTopic = Literal["series", "slice", "camera", "contrast", "view", "progress"]
+ViewportTopic = Literal["series", "slice", "camera", "contrast", "view", "progress"]
 
 DEFAULT_CINE_FPS = 15.0
 MIN_CINE_FPS = 1.0
@@ -116,17 +122,26 @@ def tag_rows(dataset: object, filter_text: str = "", *, max_value: int = 120) ->
     return rows
 
 
-class ViewerState:
-    """The series on screen and how it is viewed; `changed` names what changed."""
+class ViewportState:
+    """What one viewport shows and how; `changed` names what changed.
 
-    def __init__(self) -> None:
-        self.changed: Signal[ViewerTopic] = Signal()
+    `id` keys the viewport's widgets (several views coexist); `source` is what it
+    scrolls through (None: empty); `link_group` the group it scrolls with (None: alone).
+    """
+
+    def __init__(self, viewport_id: int = 0) -> None:
+        self.id = viewport_id
+        self.changed: Signal[ViewportTopic] = Signal()
+        self.source: ViewportSource | None = None
+        self.link_group: int | None = None
         self.count = 0
         self.index = 0
         self.text = SeriesText()
         #: (columns, rows) of the slice on screen; None before the first image.
         self.image_size: tuple[int, int] | None = None
         self.pixel_aspect = 1.0
+        #: False for colour images: a VOI (window/level) applies to greyscale only.
+        self.greyscale = True
         #: Window (centre, width) in modality units; None = the image's default.
         self.window: tuple[float, float] | None = None
         self.default_window: tuple[float, float] | None = None
@@ -136,7 +151,6 @@ class ViewerState:
         self.pan = (0.0, 0.0)
         #: Progress bar: retrieved fraction and label; None hides it.
         self.progress: tuple[float, str] | None = None
-        self.banner: str | None = None
         #: Position text of the slice on screen ("z 12.5 mm"), set by the page.
         self.position = ""
         #: Pixel value under the cursor ("HU -812 (120, 33)"), set by the page.
@@ -161,6 +175,7 @@ class ViewerState:
         self.invert = False
         self.zoom, self.pan = 1.0, (0.0, 0.0)
         self.image_size = None
+        self.greyscale = True
         self.changed.emit("series")
         self.on_cursor(self.index)
 
@@ -282,6 +297,31 @@ class ViewerState:
         self.pan = (self.pan[0] + dx, self.pan[1] + dy)
         self.changed.emit("camera")
 
+    # -- linking (another viewport's camera or contrast, copied) -------------------------
+
+    @property
+    def camera(self) -> tuple[float, tuple[float, float]]:
+        """(zoom, pan): zoom relative to fit, pan in screen pixels."""
+        return (self.zoom, self.pan)
+
+    def set_camera(self, camera: tuple[float, tuple[float, float]]) -> None:
+        if camera != self.camera:
+            self.zoom, self.pan = camera
+            self.changed.emit("camera")
+
+    @property
+    def contrast(self) -> tuple[tuple[float, float] | None, str | None, bool]:
+        """(window, preset, invert)."""
+        return (self.window, self.preset, self.invert)
+
+    def set_contrast(self, contrast: tuple[tuple[float, float] | None, str | None, bool]) -> None:
+        window, preset, invert = contrast
+        if window is None:
+            window = self.window  # the other image has no window yet: keep ours
+        if (window, preset, invert) != self.contrast:
+            self.window, self.preset, self.invert = window, preset, invert
+            self.changed.emit("contrast")
+
     # -- what to draw --------------------------------------------------------------------
 
     @staticmethod
@@ -323,7 +363,7 @@ class ViewerState:
         if self.position:
             bottom_left.append(self.position)
         bottom_right: list[str] = []
-        if self.window is not None:
+        if self.window is not None and self.greyscale:
             centre, width = self.window
             label = f"W {width:.0f} L {centre:.0f}"
             if self.preset:

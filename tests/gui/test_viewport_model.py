@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from viewer.app.export import export_png
-from viewer.app.viewer_state import MAX_ZOOM, MIN_ZOOM, SeriesText, ViewerState, tag_rows
+from viewer.app.model.viewport import MAX_ZOOM, MIN_ZOOM, SeriesText, ViewportState, tag_rows
 
 
-def _viewer(count: int = 60, index: int = 0) -> tuple[ViewerState, list[str], list[int]]:
-    state = ViewerState()
+def _viewer(count: int = 60, index: int = 0) -> tuple[ViewportState, list[str], list[int]]:
+    state = ViewportState()
     cursors: list[int] = []
     state.on_cursor = cursors.append
     state.open_series(count, SeriesText(patient="Doe John", modality="CT"), index=index)
@@ -48,7 +48,7 @@ def test_open_series_clamps_the_start_and_resets_the_view() -> None:
     state.open_series(4, SeriesText(), index=9)
     assert state.index == 3
     assert state.window is None and not state.invert and state.zoom == 1.0 and state.pan == (0, 0)
-    empty = ViewerState()
+    empty = ViewportState()
     empty.open_series(0, SeriesText())
     empty.scroll(1)
     assert empty.index == 0
@@ -98,14 +98,14 @@ def test_zoom_is_clamped_and_pan_accumulates() -> None:
 
 
 def test_placeholder_never_claims_a_slice_that_is_not_loaded() -> None:
-    assert ViewerState.placeholder("ready") is None
-    assert ViewerState.placeholder("loading") == "Loading…"
-    failed = ViewerState.placeholder("failed")
+    assert ViewportState.placeholder("ready") is None
+    assert ViewportState.placeholder("loading") == "Loading…"
+    failed = ViewportState.placeholder("failed")
     assert failed is not None and "retry" in failed
 
 
 def test_overlay_text_in_the_four_corners() -> None:
-    state = ViewerState()
+    state = ViewportState()
     state.open_series(
         60,
         SeriesText(
@@ -137,10 +137,10 @@ def test_progress_is_clamped_and_hidden_with_none() -> None:
 
 
 def test_scale_bar_picks_the_longest_round_length_that_fits() -> None:
-    assert ViewerState.scale_bar(2.0, 250) == (100.0, 200.0)  # 2 px/mm, room for 125 mm
-    assert ViewerState.scale_bar(2.0, 199) == (50.0, 100.0)
-    assert ViewerState.scale_bar(0.0, 100) is None
-    assert ViewerState.scale_bar(1000.0, 100) is None  # not even 1 mm fits
+    assert ViewportState.scale_bar(2.0, 250) == (100.0, 200.0)  # 2 px/mm, room for 125 mm
+    assert ViewportState.scale_bar(2.0, 199) == (50.0, 100.0)
+    assert ViewportState.scale_bar(0.0, 100) is None
+    assert ViewportState.scale_bar(1000.0, 100) is None  # not even 1 mm fits
 
 
 def test_tag_rows_list_nested_items_filter_and_summarise_pixel_data() -> None:
@@ -168,7 +168,7 @@ def test_tag_rows_list_nested_items_filter_and_summarise_pixel_data() -> None:
 
 
 def test_overlays_without_patient_details_for_export(tmp_path: Path) -> None:
-    state = ViewerState()
+    state = ViewportState()
     state.open_series(
         3, SeriesText(patient="Doe John", patient_id="P1", study="Chest", study_date="2024")
     )
@@ -183,9 +183,9 @@ def test_overlays_without_patient_details_for_export(tmp_path: Path) -> None:
 
 
 def test_cine_follows_the_clock_loops_and_pauses() -> None:
-    from viewer.app.viewer_state import MAX_CINE_FPS, ViewerState
+    from viewer.app.model.viewport import MAX_CINE_FPS, ViewportState
 
-    state = ViewerState()
+    state = ViewportState()
     state.open_series(10, SeriesText(), index=7)
     state.toggle_cine(100.0)
     assert state.cine_playing
@@ -204,9 +204,9 @@ def test_cine_follows_the_clock_loops_and_pauses() -> None:
 
 
 def test_cine_needs_more_than_one_slice_and_stops_on_a_new_series() -> None:
-    from viewer.app.viewer_state import ViewerState
+    from viewer.app.model.viewport import ViewportState
 
-    state = ViewerState()
+    state = ViewportState()
     state.open_series(1, SeriesText())
     state.toggle_cine(0.0)
     assert not state.cine_playing
