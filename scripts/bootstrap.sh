@@ -8,8 +8,9 @@ mode="${1:-test}"
 case "$mode" in test|run|build) ;; *) echo "usage: $0 [test|run|build]" >&2; exit 2;; esac
 
 # Debian packages: the test PACS (Orthanc + DICOMweb plugin behind nginx TLS),
-# a virtual display for GUI tests, and what the screenshots are checked with.
-pkgs_test=(orthanc orthanc-dicomweb nginx-light openssl curl xvfb xauth xdotool imagemagick)
+# a virtual display for GUI tests, what the screenshots are checked with, and dciodvfy
+# (dicom3tools, BSD-3-Clause) that validates the measurement reports we write.
+pkgs_test=(orthanc orthanc-dicomweb nginx-light openssl curl xvfb xauth xdotool imagemagick dicom3tools)
 pkgs_run=(libgl1 libegl1)
 # PyInstaller reads the binaries it bundles with objdump.
 pkgs_build=(binutils)

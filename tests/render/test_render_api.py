@@ -31,6 +31,11 @@ EXPECTED = {
     "NATIVE_MAX_SCALE", "PYRAMID_MIN_SIDE", "AxisSampling", "DisplayPlan", "Placement",
     "ViewTransform", "build_pyramid", "fit_scale", "image_placement", "plan_display",
     "pyramid_factors", "pyramid_level", "reduce", "resample", "resample_mask",
+    # measurements (render/_measure.py)
+    "Calibration", "CalibrationBasis", "ImageCalibration", "RoiRegion", "RoiStatistics",
+    "UltrasoundRegion", "angle_degrees", "ellipse_area", "ellipse_region", "image_calibration",
+    "modality_units", "pixel_value", "polygon_area", "polygon_region", "polyline_length",
+    "rectangle_region", "roi_statistics", "ultrasound_regions",
     "screen_to_image", "zoom_about",
 }  # fmt: skip
 
