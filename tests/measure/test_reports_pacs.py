@@ -36,7 +36,9 @@ def test_stow_then_wado_back_in_a_new_session_gives_the_same_measurements(
     pacs: TestPacs, pacs_server_config: ServerConfig, last_slice: PhantomSlice, tmp_path: object
 ) -> None:
     image = copy.deepcopy(last_slice.header)
+    # Another patient entirely (ID and name): searches for the phantom must not find it.
     image.PatientID = "ZHIVA-SR-TEST"
+    image.PatientName = "Reports^Measurement"
     image.StudyInstanceUID = generate_uid()
     image.SeriesInstanceUID = generate_uid()
     image.SOPInstanceUID = generate_uid()
