@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         TlsError,
         TokenError,
         TokenExpired,
+        TooManyResults,
         TransportError,
         UntrustedCertificate,
     )
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
         format_person_name,
         sniff_media_type,
     )
+    from ._quirks import QIDO_RECORD_CEILING
     from ._retry import DEFAULT_RETRY, RetryPolicy
     from ._source import StudySource
 
@@ -105,6 +107,7 @@ _WHERE: dict[str, str] = {
     "ProtocolError": "._errors",
     "RenderedImage": "._models",
     "RenderingProtocol": "._config",
+    "QIDO_RECORD_CEILING": "._quirks",
     "RetryPolicy": "._retry",
     "SECRET_FIELDS": "._fields",
     "SERVER_FIELDS": "._fields",
@@ -124,6 +127,7 @@ _WHERE: dict[str, str] = {
     "TokenClaims": "._auth",
     "TokenError": "._errors",
     "TokenExpired": "._errors",
+    "TooManyResults": "._errors",
     "TokenSet": "._auth",
     "TransportError": "._errors",
     "UntrustedCertificate": "._errors",
@@ -171,6 +175,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY",
     "DEFAULT_SIZE_LIMITS",
+    "QIDO_RECORD_CEILING",
     "SECRET_FIELDS",
     "SERVER_FIELDS",
     "AuthError",
@@ -209,6 +214,7 @@ __all__ = [
     "TokenError",
     "TokenExpired",
     "TokenSet",
+    "TooManyResults",
     "TransportError",
     "UntrustedCertificate",
     "ZhivaTokenAuth",

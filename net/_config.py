@@ -72,6 +72,10 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     lazy_load: bool = True
     fuzzy_matching: bool = False
     can_store: bool = False
+    #: Quote ``type``/``boundary`` in multipart Accept and Content-Type headers.
+    multipart_quotes: bool = True
+    #: Ask for whole series in one request; off: instance by instance (AWS HealthImaging).
+    series_retrieve: bool = True
     ca_file: str = ""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT

@@ -17,13 +17,14 @@ what to do, and never contain credentials::
     │   └── SignInRequired         the session cannot be renewed: the user must sign in
     ├── NotFound                   404
     ├── ServerError                other 4xx/5xx answers
+    │   └── TooManyResults         a search lists no more results (AWS: 10,000 records)
     └── ProtocolError              the answer is not what DICOMweb promises (bad multipart,
                                    bad JSON, not DICOM)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -41,6 +42,7 @@ __all__ = [
     "TlsError",
     "TokenError",
     "TokenExpired",
+    "TooManyResults",
     "TransportError",
     "UntrustedCertificate",
 ]
@@ -126,6 +128,18 @@ class NotFound(DicomWebError):
 
 class ServerError(DicomWebError):
     """The server answered with an error status other than 401/403/404."""
+
+
+class TooManyResults(ServerError):
+    """The server refused the next page of a search: it lists only the first `shown`.
+
+    AWS HealthImaging's QIDO-RS returns at most 10,000 records; others cap offsets too.
+    The user is told to narrow the search rather than shown an error.
+    """
+
+    def __init__(self, message: str, *, shown: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.shown = shown
 
 
 class ProtocolError(DicomWebError):

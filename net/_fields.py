@@ -311,6 +311,22 @@ SERVER_FIELDS: tuple[ServerField, ...] = (
         section="Behaviour",
     ),
     ServerField(
+        "multipart_quotes",
+        "Quote multipart parameters",
+        'Send type="..." quoted; off for servers that refuse quotes (some Java servers).',
+        kind="bool",
+        flag="--multipart-quotes",
+        section="Behaviour",
+    ),
+    ServerField(
+        "series_retrieve",
+        "Series retrieve",
+        "Fetch a series in one request; off for servers without it (AWS HealthImaging).",
+        kind="bool",
+        flag="--series-retrieve",
+        section="Behaviour",
+    ),
+    ServerField(
         "ca_file",
         "CA certificate",
         "For a self-signed server: the CA certificate (PEM) to trust, e.g. trusted.crt.",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from net._config import ServerConfig
+from net._quirks import forget_servers
 from tests.support.pacs import TestPacs, run_test_pacs
+from tests.support.quirks import QuirksFront, run_quirks_front
 from tests.support.testdata import ensure_phantom, upload_testdata
 from tests.support.token_admin import TokenServerAdmin
 
@@ -26,6 +29,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("integration") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _forget_what_servers_did() -> None:
+    """Each test starts with a client that has learned nothing about any server
+    (`net._quirks.ServerMemory` lives as long as the process)."""
+    forget_servers()
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +81,21 @@ def fresh_token_server(token_admin: TokenServerAdmin) -> Iterator[None]:
     token_admin.reset()
     yield
     token_admin.reset()
+
+
+@pytest.fixture(scope="session")
+def quirks(pacs: TestPacs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QuirksFront]:
+    """The quirks front (tests/support/quirks.py) before the session's Orthanc.
+
+    ``https://localhost:<port>/zhiva/pacs`` as the test PACS serves it, bent by switches:
+    ``with quirks.switched(series_retrieve=404): ...``. Shared by the session.
+    """
+    tls = Path(pacs.workdir) / "tls"
+    with run_quirks_front(
+        workdir=tmp_path_factory.mktemp("quirks"),
+        orthanc_url=pacs.orthanc_url,
+        leaf_cert=str(tls / "localhost.pem"),
+        leaf_key=str(tls / "localhost.key"),
+        ca_file=pacs.ca_file,
+    ) as front:
+        yield front

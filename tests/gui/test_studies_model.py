@@ -186,3 +186,41 @@ def test_opening_a_study_lists_series_and_non_images_are_not_opened(
     assert "structured report" in studies.app.notice.text
     studies.open_series("s1")
     assert shown == [("1.2.1", "s1")]
+
+
+def test_a_server_ceiling_shows_the_first_results_and_asks_to_narrow(
+    studies: StudiesState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AWS HealthImaging lists at most 10,000 records: no page past them is asked for.
+    from viewer.app import studies_state
+
+    monkeypatch.setattr(studies_state, "QIDO_RECORD_CEILING", 6)
+    server = FakeServer([_study(n) for n in range(20)])
+    studies.set_source("PACS", server.search, lambda uid: None)
+    studies.search()
+    _settle(studies)
+    studies.load_more()
+    _settle(studies)
+    assert len(studies.rows) == 6 and not studies.has_more and studies.status == "ready"
+    assert studies.message.startswith("Showing the first 6 studies; narrow the search")
+    studies.load_more()
+    assert len(server.calls) == 2
+
+
+def test_a_refused_next_page_keeps_what_was_shown(studies: StudiesState) -> None:
+    from net import TooManyResults
+
+    server = FakeServer([_study(n) for n in range(20)])
+
+    def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
+        if offset >= 3:
+            raise TooManyResults("no more", shown=offset)
+        return server.search(query, limit, offset, fuzzy)
+
+    studies.set_source("PACS", search, lambda uid: None)
+    studies.search()
+    _settle(studies)
+    studies.load_more()
+    _settle(studies)
+    assert [s.study_uid for s in studies.rows] != [] and studies.status == "ready"
+    assert "Showing the first 3 studies" in studies.message and not studies.has_more

@@ -455,7 +455,13 @@ def test_fuzzy_matching_and_include_field_when_supported() -> None:
 
 
 def _study(uid: str) -> dict[str, object]:
-    return {"0020000D": {"vr": "UI", "Value": [uid]}}
+    # With the attributes every server computes, or the client would ask for them.
+    return {
+        "0020000D": {"vr": "UI", "Value": [uid]},
+        "00080061": {"vr": "CS", "Value": ["CT"]},
+        "00201206": {"vr": "IS", "Value": [1]},
+        "00201208": {"vr": "IS", "Value": [1]},
+    }
 
 
 def test_paging_stops_when_server_ignores_offset() -> None:

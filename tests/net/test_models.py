@@ -168,13 +168,13 @@ def test_sniff_media_type(data: bytes, declared: str, expected: str) -> None:
 def test_public_surface_is_pinned() -> None:
     # Changing the public API of net/ must be a deliberate act: update this list too.
     expected = """
-        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY SECRET_FIELDS SERVER_FIELDS AuthError AuthType
+        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY QIDO_RECORD_CEILING SECRET_FIELDS SERVER_FIELDS AuthError AuthType
         DEFAULT_DEADLINES DEFAULT_SIZE_LIMITS Deadlines SizeLimits
         CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Frame
         HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
-        TokenClaims TokenError TokenExpired TokenSet TransportError UntrustedCertificate
+        TokenClaims TokenError TokenExpired TokenSet TooManyResults TransportError UntrustedCertificate
         ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token dicom_text
         exchange_auth_token format_person_name
         join_url new_server_id origin_of parse_configuration_link qido_root

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from net import SeriesSummary, StudyQuery, StudySummary
+from net import QIDO_RECORD_CEILING, SeriesSummary, StudyQuery, StudySummary, TooManyResults
 
 from .state import AppState, Signal
 from .ui_thread import BackgroundTasks
@@ -158,6 +158,8 @@ class StudiesState:
         self._open_study: Callable[[str], object] | None = None
         #: Rows in the server's order (what "load more" continues); `rows` is sorted.
         self._server_order: list[StudySummary] = []
+        #: Records the server sent for this search (its offsets count them, repeats too).
+        self._records = 0
         self.rows: list[StudySummary] = []
         self.status: Status = "idle"
         self.message = "Choose a server in Settings to search its studies."
@@ -269,7 +271,7 @@ class StudiesState:
 
     def load_more(self) -> None:
         if self.has_more and self.status != "loading":
-            self._fetch(offset=len(self._server_order))
+            self._fetch(offset=self._records)
 
     def _fetch(self, offset: int, *, refresh: bool = False) -> None:
         search = self._search
@@ -287,7 +289,7 @@ class StudiesState:
         if refresh:
             limit = max(limit, len(self._server_order))
         elif offset == 0:
-            self._server_order, self.rows = [], []
+            self._server_order, self.rows, self._records = [], [], 0
         if not refresh:
             self.status, self.message = "loading", "Searching…"
             self.changed.emit("results")
@@ -305,7 +307,7 @@ class StudiesState:
         self, page: list[StudySummary], *, replace: bool = False, limit: int | None = None
     ) -> None:
         if replace:
-            self._server_order = []
+            self._server_order, self._records = [], 0
         # Keyed by UID: a server can list one study twice (Orthanc, two patients
         # sharing a Study Instance UID), and a row per UID is what the table shows.
         seen = {s.study_uid for s in self._server_order}
@@ -315,9 +317,13 @@ class StudiesState:
                 seen.add(study.study_uid)
                 fresh.append(study)
         self._server_order.extend(fresh)
+        self._records += len(page)
         # A full page may have more after it; a page with nothing new means the server
         # ignores offset (the same page again): stop rather than loop.
         self.has_more = len(page) >= (limit or self.page_size) and bool(fresh)
+        if self.has_more and self._records >= QIDO_RECORD_CEILING:
+            self._capped()  # no further page can be asked for (AWS HealthImaging)
+            return
         self._sort()
         count = len(self.rows)
         self.status = "ready" if count else "empty"
@@ -334,7 +340,21 @@ class StudiesState:
         self.changed.emit("results")
         self.on_results()
 
+    def _capped(self) -> None:
+        self.has_more = False
+        self._sort()
+        count = len(self.rows)
+        self.status = "ready"
+        self.message = (
+            f"Showing the first {count} {'study' if count == 1 else 'studies'}; "
+            "narrow the search to see the others (the server lists no more)."
+        )
+        self.changed.emit("results")
+
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, TooManyResults) and self._server_order:
+            self._capped()
+            return
         self.status = "error"
         self.message = f"The search failed: {getattr(exc, 'message', None) or exc}"
         self.changed.emit("results")
