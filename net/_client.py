@@ -47,6 +47,7 @@ from ._fallback import (
     part10_from_frames,
     resolve_bulk_data_uri,
     sop_uid_of,
+    url_safe_uid,
 )
 from ._http import HttpSession
 from ._limits import DEFAULT_DEADLINES, DEFAULT_SIZE_LIMITS, Deadlines, SizeLimits
@@ -422,6 +423,8 @@ class DicomWebClient:
 
     def _complete_study(self, study: StudySummary, attrs: dict[str, Any]) -> StudySummary:
         """Modalities and counts of a study whose QIDO answer lacked them."""
+        if not url_safe_uid(study.study_uid):
+            return study  # nothing can be asked about it
         series = self._qido(f"studies/{study.study_uid}/series", {})
         changes: dict[str, Any] = {}
         if "00080061" not in attrs:
@@ -483,6 +486,8 @@ class DicomWebClient:
     def _complete_series(self, series: SeriesSummary, attrs: dict[str, Any]) -> SeriesSummary:
         """What a series' QIDO answer lacked, from its instance list and the WADO-RS
         metadata of its first instance."""
+        if not (url_safe_uid(series.study_uid) and url_safe_uid(series.series_uid)):
+            return series
         instances = list(
             pages(
                 lambda limit, offset: self.search_instances(
@@ -493,6 +498,7 @@ class DicomWebClient:
             )
         )
         changes: dict[str, Any] = {"instance_count": len(instances)}
+        instances = [i for i in instances if url_safe_uid(i.sop_instance_uid)]
         if instances:
             first = min(
                 instances, key=lambda i: (i.instance_number is None, i.instance_number or 0)
@@ -903,8 +909,13 @@ class DicomWebClient:
         if first is None:
             yield from in_instance_order(self.series_metadata(study_uid, series_uid))
             return
-        yield first.sop_instance_uid
-        for item in listing:
+        for item in itertools.chain([first], listing):
+            if not url_safe_uid(item.sop_instance_uid):
+                raise ProtocolError(
+                    "The server listed an instance whose UID cannot be asked for "
+                    f"({item.sop_instance_uid[:40]!r}).",
+                    server=self.server,
+                )
             yield item.sop_instance_uid
 
     def _instance_part(

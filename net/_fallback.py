@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -42,6 +43,7 @@ __all__ = [
     "part10_from_frames",
     "resolve_bulk_data_uri",
     "sop_uid_of",
+    "url_safe_uid",
 ]
 
 T = TypeVar("T")
@@ -70,6 +72,18 @@ PALETTE_TAGS = tuple(
 _PALETTE_DATA = (int(Tag(0x0028, 0x1201)), int(Tag(0x0028, 0x1221)))
 
 _PIXEL_TAGS = (int(Tag("PixelData")), int(Tag("FloatPixelData")), int(Tag("DoubleFloatPixelData")))
+
+
+_URL_SAFE_UID = re.compile(r"[0-9A-Za-z._-]{1,128}")
+
+
+def url_safe_uid(uid: str) -> bool:
+    """Whether a UID a server sent can go into a request path as it is.
+
+    DICOM UIDs are digits and dots (PS3.5 9.1); some servers use other identifiers
+    (GUIDs). Anything else — a slash, a control character — never reaches a URL.
+    """
+    return _URL_SAFE_UID.fullmatch(uid) is not None
 
 
 def sop_uid_of(ds: Dataset) -> str:
@@ -103,7 +117,8 @@ def frame_count(ds: Dataset) -> int:
 
 
 def in_instance_order(datasets: Iterable[Dataset]) -> list[str]:
-    """SOP Instance UIDs by Instance Number (those without one last), as listed."""
+    """SOP Instance UIDs by Instance Number (those without one last), as listed;
+    UIDs that cannot go into a URL are left out."""
 
     def number(ds: Dataset) -> tuple[bool, int]:
         try:
@@ -111,7 +126,8 @@ def in_instance_order(datasets: Iterable[Dataset]) -> list[str]:
         except (TypeError, ValueError):
             return (True, 0)
 
-    return [sop_uid_of(ds) for ds in sorted(datasets, key=number) if sop_uid_of(ds)]
+    # A UID that cannot go into a URL cannot be fetched either: left out.
+    return [sop_uid_of(ds) for ds in sorted(datasets, key=number) if url_safe_uid(sop_uid_of(ds))]
 
 
 def concurrently(

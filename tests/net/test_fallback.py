@@ -322,3 +322,14 @@ def test_closing_concurrently_stops_what_has_not_started() -> None:
     next(results)
     results.close()
     assert len(started) <= 6
+
+
+@pytest.mark.parametrize(
+    ("uid", "safe"),
+    [("1.2.840.113619.2", True), ("d09e8215-e1e1-4c7a", True), ("../../etc", False),
+     ("1.2\x08", False), ("1.2/3", False), ("", False)],
+)  # fmt: skip
+def test_only_uids_that_fit_a_url_path_are_asked_for(uid: str, safe: bool) -> None:
+    from net._fallback import url_safe_uid
+
+    assert url_safe_uid(uid) is safe

@@ -317,7 +317,8 @@ def test_frames_take_their_syntax_from_each_part_or_from_the_answer(
         got = c.retrieve_frames("1", "2", "3", [1, 2, 3])
     assert [(f.data, f.media_type, f.transfer_syntax_uid) for f in got] == [
         (b"RAW1", "application/octet-stream", "1.2.840.10008.1.2.1"),
-        (b"J2K2", "image/jp2", ""),
+        # Only a media type: the syntax it names (docs/server-quirks.md, quirk 6).
+        (b"J2K2", "image/jp2", "1.2.840.10008.1.2.4.90"),
         (b"RLE3", "application/octet-stream", "1.2.840.10008.1.2.5"),
     ]
 
