@@ -1,15 +1,21 @@
-"""The Viewer's layout with no display: grids, the active viewport, link groups, sync."""
+"""The Viewer's layout with no display: grids, the active viewport, link groups, sync,
+the thumbnail strip's order and the patient's other studies."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
+from net import SeriesSummary, ServerError, StudySummary
 from viewer.app.model.layout import GRIDS, LayoutState
+from viewer.app.model.strip import Priors, StudyStrip, image_series
 from viewer.app.model.sync import nearest_index, parallel, position_along, slice_normal
 from viewer.app.model.viewport import SeriesText
+from viewer.app.state import AppState
+from viewer.app.ui_thread import BackgroundTasks, UiQueue
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
@@ -250,3 +256,77 @@ def test_sync_geometry_helpers() -> None:
     assert position_along(Geometry(None), (0.0, 0.0, 1.0)) is None
     assert nearest_index([None, 5.0, 1.0, 3.0], 2.0) == 2  # a tie: the lower index
     assert nearest_index([None, None], 1.0) is None
+
+
+# -- the thumbnail strip and the patient's other studies ------------------------------
+
+
+def _series(number: int | None, modality: str = "CT", uid: str = "") -> SeriesSummary:
+    return SeriesSummary(
+        study_uid="1.2", series_uid=uid or f"1.2.{number}", modality=modality, series_number=number
+    )
+
+
+def test_the_strip_keeps_image_series_in_series_order_and_fills_from_the_one_chosen() -> None:
+    strip = StudyStrip()
+    topics: list[str] = []
+    strip.changed.connect(topics.append)
+    series = [_series(3), _series(None, uid="1.2.x"), _series(1), _series(2, "SR"), _series(2)]
+    study = strip.set_study("1.2", series, loader="the loader", thumbnails={"1.2.1": "img"})
+    assert [s.series_uid for s in study.series] == ["1.2.1", "1.2.2", "1.2.3", "1.2.x"]
+    assert strip.shown is study and topics == ["studies", "shown"]
+    assert [s.series_uid for s in strip.fill_order("1.2")] == ["1.2.1", "1.2.2", "1.2.3", "1.2.x"]
+    assert [s.series_uid for s in strip.fill_order("1.2", "1.2.3")] == [
+        "1.2.3", "1.2.x", "1.2.1", "1.2.2",
+    ]  # fmt: skip
+    assert strip.fill_order("9.9") == []
+    strip.add_thumbnail("1.2", "1.2.2", "thumb")
+    strip.add_thumbnail("1.2", "not-in-it", "thumb")
+    assert study.thumbnails == {"1.2.1": "img", "1.2.2": "thumb"}
+    other = strip.set_study("3.4", [_series(7)], loader="the loader")
+    strip.show("1.2")
+    assert strip.shown is study and strip.studies["3.4"] is other
+    strip.show("unknown")  # a study the strip does not know changes nothing
+    assert strip.shown is study
+    assert image_series([_series(1, "KO"), _series(2, "PR")]) == ()
+
+
+def _priors_run(found: list[StudySummary] | Exception, patient_id: str = "P-1") -> Priors:
+    app = AppState()
+    ui = UiQueue()
+    tasks = BackgroundTasks(ui, on_activity=app.set_activity)
+    priors = Priors()
+    asked: list[str] = []
+
+    def find(pid: str) -> list[StudySummary]:
+        asked.append(pid)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    try:
+        priors.search(tasks, find, patient_id, exclude="today", patient="Doe John")
+        assert tasks.wait_until_idle(10)
+        ui.drain()
+    finally:
+        tasks.shutdown()
+    assert asked == ([patient_id] if patient_id else [])
+    return priors
+
+
+def test_priors_are_the_patients_other_studies_newest_first() -> None:
+    studies = [
+        StudySummary(study_uid="today", study_date=dt.date(2026, 12, 7)),
+        StudySummary(study_uid="old", study_date=dt.date(2019, 3, 1)),
+        StudySummary(study_uid="undated"),
+        StudySummary(study_uid="last-year", study_date=dt.date(2025, 11, 2)),
+    ]
+    priors = _priors_run(studies)
+    assert priors.status == "done"
+    assert [s.study_uid for s in priors.studies] == ["last-year", "old", "undated"]
+    assert priors.message == "3 other studies of Doe John"
+    assert _priors_run([studies[0]]).message == "No other studies of Doe John on this server."
+    failed = _priors_run(ServerError("busy"))
+    assert failed.status == "error" and "busy" in failed.message
+    nothing = _priors_run([], patient_id="")
+    assert nothing.status == "error" and "Patient ID" in nothing.message

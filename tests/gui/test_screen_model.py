@@ -10,7 +10,7 @@ import pytest
 
 import render
 from viewer.app.model.pyramids import PyramidCache
-from viewer.app.model.screen import ScreenImage
+from viewer.app.model.screen import OVERLAY_COLOUR, ScreenImage
 from viewer.loader import CachedFrame, InstanceHeader
 
 
@@ -70,10 +70,11 @@ def _show(
     invert: bool = False,
     pyramid: tuple[np.ndarray, ...] = (),
     viewport: tuple[float, float] = (800.0, 600.0),
+    overlay: np.ndarray | None = None,
 ) -> render.DisplayPlan | None:
     return screen.show(
         frame, info, render.Window(*window), invert=invert, transform=transform,
-        viewport_size=viewport, pyramid=pyramid, target=target,
+        viewport_size=viewport, pyramid=pyramid, target=target, overlay=overlay,
     )  # fmt: skip
 
 
@@ -203,3 +204,20 @@ def test_the_pyramid_budget_keeps_the_most_recently_used() -> None:
         assert cache.levels(frames[2]) != () and cache.levels(frames[0]) == ()
     finally:
         cache.shutdown(timeout=10)
+
+
+def test_overlay_planes_are_max_pooled_over_the_image_and_go_when_switched_off() -> None:
+    frame, info = _image(2048, 1600)
+    overlay = np.zeros((2048, 1600), bool)
+    overlay[1000, 100:1500] = True  # a one-pixel line, 4 stored pixels per texel here
+    screen, target = ScreenImage(), Target()
+    viewport = (400.0, 512.0)
+    fit = render.ViewTransform.fit(viewport, (1600, 2048))
+    plan = _show(screen, frame, info, fit, target, viewport=viewport, overlay=overlay)
+    assert plan is not None and plan.shape == (512, 400)
+    buffer = target.buffers[(512, 448)]
+    painted = np.all(buffer[:512, :400] == np.float32(OVERLAY_COLOUR), axis=-1)
+    assert 1 <= painted.any(axis=1).sum() <= 2  # one row of texels (two on an edge)
+    assert painted.any(axis=0).sum() == pytest.approx(1400 / 4, abs=2)
+    _show(screen, frame, info, fit, target, viewport=viewport, overlay=None)
+    assert not np.all(buffer[:512, :400] == np.float32(OVERLAY_COLOUR), axis=-1).any()

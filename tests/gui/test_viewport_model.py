@@ -214,3 +214,16 @@ def test_cine_needs_more_than_one_slice_and_stops_on_a_new_series() -> None:
     state.toggle_cine(0.0)
     state.open_series(5, SeriesText())
     assert not state.cine_playing
+
+
+def test_colour_images_say_no_window_level_and_overlay_planes_toggle_as_contrast() -> None:
+    state, topics, _ = _viewer()
+    state.set_default_window((40.0, 400.0))
+    assert any(line.startswith("W 400") for line in state.overlays()["bottom_right"])
+    state.greyscale = False  # a colour image: VOI applies to greyscale only (PS3.3 C.11.2)
+    assert not any(line.startswith("W ") for line in state.overlays()["bottom_right"])
+    topics.clear()
+    assert state.overlay_planes
+    state.toggle_overlay_planes()
+    state.show_overlay_planes(False)  # already off: no change
+    assert not state.overlay_planes and topics == ["contrast"]

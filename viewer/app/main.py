@@ -606,6 +606,8 @@ class App:
                     loader.request_thumbnail(series.series_uid, study_uid=event.study_uid)
         elif isinstance(event, ThumbnailReady):
             studies.thumbnail(event.study_uid, event.series_uid, event.image)
+            if self.viewer_page is not None:  # the Viewer's thumbnail strip
+                self.viewer_page.add_thumbnail(event.study_uid, event.series_uid, event.image)
         elif isinstance(event, StudyFailed):
             studies.study_failed(event.message)
 
@@ -624,9 +626,37 @@ class App:
             return
         page = self.ensure_viewer_page()
         page.set_banner(None)
-        page.show_series(loader, series_uid, study_uid, cursor=cursor)
+        self._viewer_study(page, loader, study_uid)
+        # The series in the active viewport; the layout's empty ones get the next.
+        page.open_from_list(loader, study_uid, series_uid, cursor=cursor)
         self._retire_unused()  # e.g. the demo's, or local files' the list has left
         self.state.navigate("viewer")
+
+    def _viewer_study(self, page: ViewerPage, loader: SeriesLoader, study_uid: str) -> None:
+        """Tell the Viewer page the study's series (its thumbnail strip) and how to find
+        the patient's other studies on the same source ("Compare…")."""
+        from net import StudyQuery
+
+        studies = self.studies
+        if studies is None:
+            return
+        opened = studies.opened
+        if opened is not None and opened.study.study_uid == study_uid and opened.series:
+            study = opened.study
+            date = study.study_date.isoformat() if study.study_date else ""
+            page.set_study(
+                loader, study_uid, opened.series, thumbnails=dict(opened.thumbnails),
+                label=" ".join(p for p in (date, study.description) if p),
+            )  # fmt: skip
+        search = studies.search_fn
+        source = self.local_source if studies.local else self.server_client
+        page.tasks = self.tasks
+        page.find_studies = (
+            None
+            if search is None
+            else lambda patient_id: search(StudyQuery(patient_id=patient_id), 100, 0, False)
+        )
+        page.find_series = None if source is None else source.search_series
 
     # -- the viewer -------------------------------------------------------------------
 

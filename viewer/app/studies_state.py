@@ -194,6 +194,12 @@ class StudiesState:
 
     # -- the source -------------------------------------------------------------------
 
+    @property
+    def search_fn(self) -> SearchFn | None:
+        """How the listed source is searched (None without one): the Viewer's
+        "Compare…" asks it for a patient's other studies."""
+        return self._search
+
     def set_source(
         self,
         name: str,

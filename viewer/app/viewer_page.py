@@ -12,7 +12,7 @@ and lets each view redraw what changed. A press on a viewport makes it the activ
 (outlined); keys act on the viewport under the pointer, else on the active one.
 
 Keys: arrows, PageUp/PageDown, Home/End scroll; 1-5 CT presets; I invert; R reset;
-F fit; Space cine; Ctrl+1..4 the layouts 1x1, 1x2, 2x1, 2x2; L links or unlinks the
+F fit; O overlay planes; Space cine; Ctrl+1..4 the layouts 1x1, 1x2, 2x1, 2x2; L links or unlinks the
 viewport (linked viewports scroll together, see `LayoutState`).
 """
 
@@ -35,6 +35,7 @@ from .fonts import Fonts
 from .model.layout import GRIDS, LayoutState
 from .model.pyramids import PYRAMID_NICENESS, PyramidCache
 from .model.source import SeriesSource
+from .model.strip import Priors, StripStudy, StudyStrip
 from .model.viewport import (
     MAX_CINE_FPS,
     MAX_ZOOM,
@@ -45,12 +46,17 @@ from .model.viewport import (
     tag_rows,
 )
 from .state import AppState
+from .strip_view import StripView
 from .theme import MUTED, Themes
 from .viewport_view import ViewportView, canvas_tag
 
 if TYPE_CHECKING:
     import numpy as np
     from pydicom.dataset import Dataset
+
+    from net import SeriesSummary, StudySummary
+
+    from .ui_thread import BackgroundTasks
 
 __all__ = ["CANVAS", "ViewerPage", "layout_tag"]
 
@@ -60,6 +66,7 @@ ROOT = "viewer/root"
 #: The first viewport's drawlist (the one a 1x1 layout shows).
 CANVAS = canvas_tag(0)
 GRID = "viewer/grid"
+PRIORS = "viewer/priors"
 BANNER = "viewer/banner"
 PROGRESS = "viewer/progress"
 TAGS = "viewer/tags"
@@ -125,6 +132,17 @@ class ViewerPage:
         self._wheel = 0.0
         self._disconnects: list[Callable[[], None]] = []
         self._handlers: int | str | None = None
+        #: The thumbnail strip (the study of the active viewport) and "Compare…".
+        self.strip = StudyStrip()
+        self.strip_view = StripView(self.strip, on_fill=self.fill_layout)
+        self.priors = Priors()
+        #: A series dragged from the strip: its UID, and whether the pointer moved.
+        self._series_drag: tuple[str, tuple[float, float]] | None = None
+        #: How the page finds a patient's studies and a study's series on the source
+        #: the series came from (the app sets them with `set_study`); None: unknown.
+        self.tasks: BackgroundTasks | None = None
+        self.find_studies: Callable[[str], list[StudySummary]] | None = None
+        self.find_series: Callable[[str], list[SeriesSummary]] | None = None
 
     # -- the active viewport, as the single-viewport page offered it ----------------------
 
@@ -181,12 +199,17 @@ class ViewerPage:
                     label="Open Settings", tag="viewer/banner/settings", callback=self._settings
                 )
             self._build_toolbar()
-            with dpg.group(tag=GRID):
-                for row in range(2):
-                    with dpg.group(horizontal=True, tag=f"{GRID}/{row}", horizontal_spacing=_GAP):
-                        for column in range(2):
-                            self.views[row * 2 + column].build(f"{GRID}/{row}")
+            with dpg.group(horizontal=True, tag="viewer/body"):
+                self.strip_view.build("viewer/body")
+                with dpg.group(tag=GRID):
+                    for row in range(2):
+                        with dpg.group(
+                            horizontal=True, tag=f"{GRID}/{row}", horizontal_spacing=_GAP
+                        ):
+                            for column in range(2):
+                                self.views[row * 2 + column].build(f"{GRID}/{row}")
         self._build_tags()
+        self._build_priors()
         with dpg.handler_registry() as handlers:
             dpg.add_mouse_wheel_handler(callback=self._on_wheel)
         self._handlers = handlers
@@ -257,7 +280,18 @@ class ViewerPage:
                    "Sync here: link the viewports at the slices they show now (scroll "
                    "each alone to the same anatomy first; aligns series of different "
                    "frames of reference)", self.layout.sync_here)  # fmt: skip
+            button("Compare…", "viewer/compare",
+                   "The patient's other studies on this server, to open one beside this one",
+                   self.compare)  # fmt: skip
+            dpg.add_checkbox(label="Overlays", tag="viewer/overlays", default_value=True,
+                             callback=lambda s, value: self._show_overlays(bool(value)))  # fmt: skip
+            with dpg.tooltip("viewer/overlays"):
+                dpg.add_text("Draw the images' overlay planes (60xx graphics). O: this viewport")
             dpg.add_progress_bar(tag=PROGRESS, default_value=0.0, width=-1, show=False)
+
+    def _show_overlays(self, on: bool) -> None:
+        for state in self.layout.viewports:
+            state.show_overlay_planes(on)
 
     def _build_tags(self) -> None:
         with dpg.window(
@@ -274,14 +308,22 @@ class ViewerPage:
                 for label in ("Tag", "Name", "VR", "Value"):
                     dpg.add_table_column(label=label)
 
+    def _build_priors(self) -> None:
+        with dpg.window(tag=PRIORS, label="Compare with another study", show=False,
+                        width=520, height=360, pos=(120, 120)):  # fmt: skip
+            dpg.add_text("", tag=f"{PRIORS}/message", wrap=480)
+            dpg.add_group(tag=f"{PRIORS}/list")
+        self._disconnects.append(self.priors.changed.connect(lambda topic: self._fill_priors()))
+
     def teardown(self) -> None:
+        self.strip_view.teardown()
         self.close_series()
         for disconnect in self._disconnects:
             disconnect()
         self._disconnects.clear()
         for view in self.views:
             view.teardown()
-        for tag in (ROOT, TAGS, self._handlers):
+        for tag in (ROOT, TAGS, PRIORS, self._handlers):
             if tag is not None and dpg.does_item_exist(tag):
                 dpg.delete_item(tag)
         self._handlers = None
@@ -414,6 +456,129 @@ class ViewerPage:
         """Stop showing (and loading) every series (the page is torn down, the app closes)."""
         self.layout.close()
 
+    # -- studies: the strip, filling the layout, priors -----------------------------------
+
+    def set_study(
+        self,
+        loader: SeriesLoader,
+        study_uid: str,
+        series: tuple[SeriesSummary, ...] | list[SeriesSummary],
+        *,
+        label: str = "",
+        thumbnails: dict[str, np.ndarray] | None = None,
+    ) -> StripStudy:
+        """A study whose series the strip lists (and a layout can be filled with)."""
+        return self.strip.set_study(study_uid, series, loader, label=label, thumbnails=thumbnails)
+
+    def open_from_list(self, loader: SeriesLoader, study_uid: str, series_uid: str,
+                       *, cursor: int | None = None) -> None:  # fmt: skip
+        """The user chose a series of a study (the DICOMs page): it goes to the active
+        viewport, and the layout's empty viewports get the study's next series, in
+        series order (opening a study fills the layout)."""
+        self.show_series(loader, series_uid, study_uid, cursor=cursor)
+        empty = [v for v in self.layout.visible if v.source is None]
+        following = [s for s in self.strip.fill_order(study_uid, series_uid)[1:]]
+        for viewport, series in zip(empty, following, strict=False):
+            self.show_series(loader, series.series_uid, study_uid, viewport=viewport.id)
+
+    def fill_layout(self) -> None:
+        """The strip's study in the visible viewports, from its first series on."""
+        study = self.strip.shown
+        if study is None:
+            return
+        for viewport, series in zip(self.layout.visible, study.series, strict=False):
+            source = viewport.source
+            if source is not None and source.key == series.series_uid:
+                continue  # already there: keep its slice and view
+            self.show_series(study.loader, series.series_uid, study.study_uid,
+                             viewport=viewport.id)  # fmt: skip
+
+    def _show_strip_series(self, series_uid: str, viewport: int) -> None:
+        study = self.strip.shown
+        if study is None or not any(s.series_uid == series_uid for s in study.series):
+            return
+        self.show_series(study.loader, series_uid, study.study_uid, viewport=viewport)
+        self.layout.activate(viewport)
+
+    def add_thumbnail(self, study_uid: str, series_uid: str, image: np.ndarray) -> None:
+        self.strip.add_thumbnail(study_uid, series_uid, image)
+
+    def compare(self) -> None:
+        """ "Compare…": the patient's other studies on the source of the active one."""
+        header = self.current_header()
+        source = self.state.source
+        dpg.configure_item(PRIORS, show=True)
+        if self.tasks is None or self.find_studies is None or header is None or source is None:
+            self.priors.status = "error"
+            self.priors.message = "Open a series from the DICOMs list first."
+            self._fill_priors()
+            return
+        from .model.annotations import series_text
+
+        text = series_text(header)
+        self.priors.search(
+            self.tasks, self.find_studies, text.patient_id,
+            exclude=getattr(source, "study_uid", ""), patient=text.patient or text.patient_id,
+        )  # fmt: skip
+
+    def _fill_priors(self) -> None:
+        if not dpg.does_item_exist(PRIORS):
+            return
+        dpg.set_value(f"{PRIORS}/message", self.priors.message)
+        dpg.delete_item(f"{PRIORS}/list", children_only=True)
+        for study in self.priors.studies:
+            date = study.study_date.isoformat() if study.study_date else "no date"
+            label = f"{date}  {study.description or '(no description)'}  "
+            label += "/".join(study.modalities)
+            dpg.add_button(
+                label=label, parent=f"{PRIORS}/list", tag=f"{PRIORS}/study/{study.study_uid}",
+                callback=_prior_action(self, study),
+            )  # fmt: skip
+
+    def open_prior(self, study: StudySummary) -> None:
+        """Open a study of the patient beside the one on screen (its series like the
+        active viewport's: same modality, else its first image series)."""
+        tasks, find_series = self.tasks, self.find_series
+        handle = self.handle
+        if tasks is None or find_series is None or handle is None:
+            return
+        loader, modality = handle.loader, self.state.text.modality
+        dpg.configure_item(PRIORS, show=False)
+
+        def opened(series: list[SeriesSummary]) -> None:
+            from .model.strip import image_series
+
+            images = image_series(series)
+            if not images:
+                self.app.notify("warning", "That study has no images to show.")
+                return
+            chosen = next((s for s in images if s.modality == modality), images[0])
+            label = f"Prior {study.study_date.isoformat()}" if study.study_date else "Prior"
+            self.set_study(loader, study.study_uid, series, label=label)
+            for s in images:
+                loader.request_thumbnail(s.series_uid, study_uid=study.study_uid)
+            self.show_series(loader, chosen.series_uid, study.study_uid,
+                             viewport=self._beside())  # fmt: skip
+
+        tasks.submit(
+            "prior-series", "Opening the other study…",
+            lambda cancel: find_series(study.study_uid), on_done=opened,
+            on_error=lambda exc: self.app.notify("error", f"The study could not be opened: {exc}"),
+        )  # fmt: skip
+
+    def _beside(self) -> int:
+        """The viewport beside the active one: a second one (1x1 becomes 1x2), the first
+        empty one, else the next after the active."""
+        layout = self.layout
+        if len(layout.visible) == 1:
+            layout.set_grid("1x2")
+        visible = layout.visible
+        empty = next((v for v in visible if v.source is None), None)
+        if empty is not None:
+            return empty.id
+        position = visible.index(layout.active)
+        return visible[(position + 1) % len(visible)].id
+
     def on_event(self, event: object) -> None:
         """One loader event (the app drains the hub once per frame): each viewport's
         source says what it changes there."""
@@ -453,6 +618,9 @@ class ViewerPage:
     # -- state -> widgets -------------------------------------------------------------
 
     def _on_layout(self, topic: str) -> None:
+        if topic in ("active", "sources"):
+            # The strip lists the active viewport's study (when it knows it).
+            self.strip.show(getattr(self.state.source, "study_uid", None))
         if topic in ("grid", "active"):
             self._grid_dirty = True
             self._show_progress()
@@ -514,14 +682,16 @@ class ViewerPage:
         # The page's scrolling parent ends above the status bar; a grid reaching past
         # it would give the page a scrollbar.
         # (A child window has no rect in dearpygui: the status bar below it does.)
-        # The window's padding on the right equals the grid's left offset.
-        width = max(64, dpg.get_viewport_client_width() - 2 * int(x))
+        # The window's padding on the right equals the page's left offset.
+        left = dpg.get_item_rect_min(ROOT)[0]
+        width = max(64, dpg.get_viewport_client_width() - int(x) - int(left))
         bottom = dpg.get_viewport_client_height() - _BOTTOM
         if dpg.does_item_exist("shell/status"):
             status_top = dpg.get_item_rect_min("shell/status")[1]
             if status_top > y:
                 bottom = status_top - _MARGIN
         height = max(64, int(bottom - y) - _MARGIN)
+        self.strip_view.update(height)
         if (width, height) == self._area and not self._grid_dirty:
             return
         self._area = (float(width), float(height))
@@ -586,10 +756,36 @@ class ViewerPage:
             else:
                 # Wheel up (away from the user) goes back towards the first slice.
                 state.scroll(-int(math.copysign(1, wheel)))
-        self._drags(view, point)
+        if not self._strip_drag(view):
+            self._drags(view, point)
         self._keys(view, ctrl)
         for other in self.views:
             other.probe(point if other is view else None)
+
+    def _strip_drag(self, view: ViewportView | None) -> bool:
+        """A press on a strip thumbnail: a click shows the series in the active
+        viewport, a drag onto a viewport shows it there. True while it owns the mouse."""
+        left = dpg.mvMouseButton_Left
+        if self._series_drag is None:
+            if self._drag is not None or not dpg.is_mouse_button_down(left):
+                return False
+            series_uid = self.strip_view.series_at()
+            if series_uid is None:
+                return False
+            mouse = dpg.get_mouse_pos(local=False)
+            self._series_drag = (series_uid, (float(mouse[0]), float(mouse[1])))
+            return True
+        series_uid, start = self._series_drag
+        if dpg.is_mouse_button_down(left):
+            return True
+        self._series_drag = None
+        mouse = dpg.get_mouse_pos(local=False)
+        moved = abs(mouse[0] - start[0]) + abs(mouse[1] - start[1]) > 4
+        if moved and view is not None:
+            self._show_strip_series(series_uid, view.state.id)
+        elif not moved:
+            self._show_strip_series(series_uid, self.layout.active_id)
+        return True
 
     def _zoom_at(self, view: ViewportView, point: tuple[float, float], zoom: float) -> None:
         state = view.state
@@ -656,6 +852,7 @@ class ViewerPage:
             (dpg.mvKey_F, ViewportState.fit),
             (dpg.mvKey_Spacebar, lambda state: state.toggle_cine(time.monotonic())),
             (dpg.mvKey_L, lambda state: self.layout.toggle_link(state.id)),
+            (dpg.mvKey_O, ViewportState.toggle_overlay_planes),
         ]
         for digit, name in PRESET_KEYS.items():
             window = render.ct_preset(name)
@@ -681,6 +878,10 @@ def _toolbar_button(label: str, tag: str, tip: str, callback: Callable[[], None]
     dpg.add_button(label=label, tag=tag, callback=callback)
     with dpg.tooltip(tag):
         dpg.add_text(tip)
+
+
+def _prior_action(page: ViewerPage, study: StudySummary) -> Callable[[], None]:
+    return lambda: page.open_prior(study)
 
 
 def _preset_action(name: str, window: tuple[float, float]) -> Action:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 
 import dearpygui.dearpygui as dpg
 import numpy as np
@@ -29,7 +30,7 @@ from viewer.loader import CachedFrame, to_rgba
 from .fonts import BASE_SIZE, Fonts
 from .model.annotations import AnnotationCache, SliceAnnotations, pixel_aspect, position_text
 from .model.pyramids import PyramidCache
-from .model.screen import ScreenImage
+from .model.screen import OVERLAY_COLOUR, ScreenImage
 from .model.source import SourceChange
 from .model.viewport import SlotState, ViewportState
 from .state import AppState
@@ -44,6 +45,8 @@ ACTIVE = (70, 140, 230, 255)
 PLACEHOLDER = (160, 160, 160, 255)
 #: Slices this near the one on screen get their pyramid (large images) when known.
 PYRAMID_RADIUS = 8
+#: Overlay masks kept (per slice, as large as the image).
+_OVERLAYS_KEPT = 8
 
 
 def canvas_tag(viewport_id: int) -> str:
@@ -79,6 +82,11 @@ class ViewportView:
         self.plan: render.DisplayPlan | None = None
         self._annotations = SliceAnnotations()
         self._annotated = AnnotationCache()
+        #: The overlay planes of the image on screen (None: it has none).
+        self.overlay: np.ndarray | None = None
+        self._overlays: OrderedDict[tuple[int, int], tuple[object, np.ndarray | None]] = (
+            OrderedDict()
+        )
         self._slot: SlotState = "loading"
         self._pixels_dirty = self._texels_dirty = self._draw_dirty = True
         #: What the pointer's value was last worked out for.
@@ -125,6 +133,7 @@ class ViewportView:
         elif topic != "view":
             if topic == "series":
                 self._annotated.clear()
+            self._overlays.clear()
             self._pixels_dirty = True
         self._draw_dirty = True
 
@@ -261,10 +270,30 @@ class ViewportView:
             frame.server_rendered or frame.photometric_interpretation.startswith("MONOCHROME")
         )
         self._annotations = self._annotated.get(header, number)  # type: ignore[arg-type]
+        self.overlay = self._overlay_of(header, number)
         self.frame, self.info = frame, info
         self._slot = "ready"
         self.rendered_slices += 1
         return True
+
+    def _overlay_of(self, header: object, frame: int) -> np.ndarray | None:
+        """The overlay planes over `frame` of the instance (PS3.3 C.9.2), worked out once
+        for the last few slices: a mask as large as the image."""
+        key = (id(header), frame)
+        known = self._overlays.get(key)
+        if known is not None and known[0] is header:
+            self._overlays.move_to_end(key)
+            return known[1]
+        try:
+            mask = render.overlay_mask(header, frame)  # type: ignore[arg-type]
+        except Exception:
+            # A malformed overlay hides the overlay, never the image.
+            log.warning("the overlay planes of a slice could not be read", exc_info=True)
+            mask = None
+        self._overlays[key] = (header, mask)
+        while len(self._overlays) > _OVERLAYS_KEPT:
+            self._overlays.popitem(last=False)
+        return mask
 
     def want_pyramids(self, radius: int) -> None:
         """Large neighbours in memory get their pyramids while the user looks at this one."""
@@ -290,7 +319,7 @@ class ViewportView:
             self.plan = self.screen.show(
                 frame, self.info, self._voi(), invert=self.state.invert, transform=transform,
                 viewport_size=self.size, pyramid=self.pyramids.levels(frame.pixels),
-                target=self.pool,
+                target=self.pool, overlay=self.overlay if self.state.overlay_planes else None,
             )  # fmt: skip
         except Exception as exc:
             log.exception("slice %d could not be displayed", self.state.index)
@@ -302,9 +331,13 @@ class ViewportView:
         """The image on screen at its own resolution, coloured as shown (export)."""
         if self.frame is None:
             return None
-        return to_rgba(
+        rgba = to_rgba(
             self.frame, self.info, self._voi(), invert=self.state.invert, lut_cache=self.luts
         )
+        overlay = self.overlay
+        if overlay is not None and self.state.overlay_planes and overlay.shape == rgba.shape[:2]:
+            rgba[overlay] = OVERLAY_COLOUR
+        return rgba
 
     # -- geometry -----------------------------------------------------------------------
 

@@ -15,7 +15,10 @@ so each kind of change costs only its own step:
 A large frame whose pyramid is not built yet (the first image of a series) is first
 box-reduced by the whole factor it is shrunk by (`render.reduce`, one pass, ~10 ms
 for a mammogram instead of ~20 ms for the pyramid), so it is on screen before its
-pyramid is. PALETTE COLOR frames are coloured first and the colours averaged (averaging palette
+pyramid is. Overlay planes (PS3.3 C.9.2, a mask at the frame's size) are resampled like the image
+but max-pooled (`render.resample_mask`: a thin graphic survives any minification)
+and painted over the coloured texels in `OVERLAY_COLOUR`. PALETTE COLOR frames are
+coloured first and the colours averaged (averaging palette
 indices would mix unrelated colours). Plain Python (numpy): the texture is reached
 through the small `TextureTarget` protocol that `render.texture.TexturePool` meets.
 """
@@ -31,7 +34,10 @@ import numpy as np
 import render
 from viewer.loader import CachedFrame, to_rgba
 
-__all__ = ["ScreenImage", "TextureTarget"]
+__all__ = ["OVERLAY_COLOUR", "ScreenImage", "TextureTarget"]
+
+#: Overlay graphics (RGBA): a light cyan, apart from any grey and from the yellow text.
+OVERLAY_COLOUR = (0.35, 0.9, 1.0, 1.0)
 
 #: Shrunk at least this much and without a pyramid, a frame is reduced once first:
 #: averaging more than ~3 stored pixels per texel along each axis costs more than that.
@@ -56,6 +62,9 @@ class ScreenImage:
         self._colour_texels = False
         self._contrast: tuple[render.VOI | None, bool] | None = None
         self._buffer: np.ndarray | None = None
+        #: The overlay mask the texels were made with, and it at the texels' size.
+        self._overlay: np.ndarray | None = None
+        self._overlay_texels: np.ndarray | None = None
         #: A one-off reduced copy of the frame on screen while it has no pyramid:
         #: (its pixels, factor, the copy).
         self._quick: tuple[np.ndarray, int, np.ndarray] | None = None
@@ -72,6 +81,7 @@ class ScreenImage:
         """Drop everything (the texture went away: page hidden, viewport closed)."""
         self._pixels = self._plan = self._texels = self._buffer = None
         self._quick = None
+        self._overlay = self._overlay_texels = None
         self._texture_size = None
         self._contrast = None
 
@@ -86,8 +96,12 @@ class ScreenImage:
         viewport_size: tuple[float, float],
         pyramid: tuple[np.ndarray, ...],
         target: TextureTarget,
+        overlay: np.ndarray | None = None,
     ) -> render.DisplayPlan | None:
-        """Fill `target`'s texture for `frame` as `transform` shows it; the plan drawn."""
+        """Fill `target`'s texture for `frame` as `transform` shows it; the plan drawn.
+
+        `overlay`: a boolean mask of the frame's size painted over the image (None:
+        none, or overlays switched off)."""
         pixels = frame.pixels
         rows, columns = pixels.shape[:2]
         palette = frame.photometric_interpretation == "PALETTE COLOR" and not frame.server_rendered
@@ -104,13 +118,17 @@ class ScreenImage:
             and size == self._texture_size
             and plan.same_texels(self._plan)
             and self._texels is not None
+            and overlay is self._overlay
         )
         contrast = (voi, invert)
         if palette and contrast != self._contrast:
             same_texels = False  # the colours were averaged after the palette (and invert)
         if not same_texels:
-            self._texels = self._resample(frame, info, voi, invert, plan, size, levels, palette)
+            self._texels = self._resample(
+                frame, info, voi, invert, plan, size, levels, palette, overlay
+            )
             self._colour_texels = palette
+            self._overlay = overlay
             self._pixels, self._texture_size = pixels, size
             self._contrast = None
         self._plan = plan
@@ -126,6 +144,8 @@ class ScreenImage:
                     dataclasses.replace(frame, pixels=texels), info, voi, invert=invert,
                     lut_cache=self.luts, out=out,
                 )  # fmt: skip
+            if self._overlay_texels is not None:
+                out[self._overlay_texels] = OVERLAY_COLOUR
             self.coloured += 1
             self._buffer, self._contrast = buffer, contrast
         return plan
@@ -140,6 +160,7 @@ class ScreenImage:
         size: tuple[int, int],
         levels: tuple[np.ndarray, ...],
         palette: bool,
+        overlay: np.ndarray | None,
     ) -> np.ndarray:
         # Every column of the texture, and one row more than the image needs when there
         # is room, repeats the image's edge: the GPU's filter at the edge then blends
@@ -148,8 +169,12 @@ class ScreenImage:
             plan.level,
             plan.rows.padded(min(plan.shape[0] + 1, size[0])),
             plan.columns.padded(size[1]),
+            plan.factor,
         )
         self.resampled += 1
+        self._overlay_texels = None
+        if overlay is not None and overlay.shape == levels[0].shape[:2]:
+            self._overlay_texels = render.resample_mask(overlay, padded)
         if palette:
             colours = to_rgba(frame, info, voi, invert=invert, lut_cache=self.luts)
             return render.resample(colours, padded)

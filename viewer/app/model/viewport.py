@@ -142,6 +142,8 @@ class ViewportState:
         self.pixel_aspect = 1.0
         #: False for colour images: a VOI (window/level) applies to greyscale only.
         self.greyscale = True
+        #: Overlay planes (60xx graphics) drawn over the image; on unless switched off.
+        self.overlay_planes = True
         #: Window (centre, width) in modality units; None = the image's default.
         self.window: tuple[float, float] | None = None
         self.default_window: tuple[float, float] | None = None
@@ -262,6 +264,14 @@ class ViewportState:
         self.window = window
         self.preset = name
         self.changed.emit("contrast")
+
+    def show_overlay_planes(self, on: bool) -> None:
+        if on != self.overlay_planes:
+            self.overlay_planes = on
+            self.changed.emit("contrast")
+
+    def toggle_overlay_planes(self) -> None:
+        self.show_overlay_planes(not self.overlay_planes)
 
     def toggle_invert(self) -> None:
         self.invert = not self.invert
