@@ -250,3 +250,31 @@ def test_a_failed_slice_shows_failed_and_a_click_retries_it(
         assert code == ui.slice_content(broken)
     finally:
         source.open_everything()
+
+
+def test_a_series_whose_every_instance_failed_says_why_and_a_click_retries_it(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    # Issue 13 item 12, viewer side: never "Loading…" forever.
+    ui, demo = _demo(make_app)
+    source = FaultySource(demo.root, broken=frozenset(_sop_uids(demo)))
+    try:
+        page = _open(ui, source, demo, cursor=0)
+        ui.frames_until(lambda: page.failure is not None, what="the series to fail")
+        ui.frames_until(lambda: page.slot == "failed", what="the failed state")
+        assert "injected failure" in (page.failure or "")
+        texts = _drawn_texts()
+        assert any(page.failure in t and "Click to retry" in t for t in texts), texts
+        assert not any("Loading" in t for t in texts)
+        assert page.state.progress is None  # no progress bar left spinning
+        shot = ui.screenshot(tmp_path / "series-failed.png")
+        assert count_near(shot, _text_band(ui), PLACEHOLDER, tol=12) > 30
+
+        source.healed.set()
+        _point_at_canvas_middle(ui)
+        ui.xdotool("click", "1")
+        ui.frames_until(lambda: page.failure is None and ui.slice_ready(), what="the retry")
+        code, _ = ui.shown_slice(tmp_path / "recovered.png")
+        assert code == ui.slice_content(page.state.index)
+    finally:
+        source.open_everything()

@@ -599,10 +599,11 @@ class ViewerPage:
 
                 text = series_text(header) if header is not None else SeriesText()
                 state.open_series(source.count, text, index=change.index)
-            elif change.kind == "failed":
-                state.set_progress(None)
             view.on_source(change)
-            self._progress(state, source.progress() if source is not None else None)
+            if change.kind == "failed":
+                state.set_progress(None)  # the placeholder says why; no bar left standing
+            else:
+                self._progress(state, source.progress() if source is not None else None)
 
     def _progress(self, state: ViewportState, progress: SeriesProgress | None) -> None:
         if progress is None or progress.total is None:
