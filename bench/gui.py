@@ -304,7 +304,8 @@ def _large_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
     def listed(folder: Path) -> tuple[str, str]:
         """List `folder` on the DICOMs page (File > Open); its one series' UIDs."""
         app.open_local([folder])
-        loop.until(lambda: bool(app.studies.rows))
+        # Listed as the folder is scanned: wait for the end of the scan.
+        loop.until(lambda: bool(app.studies.rows) and not app.studies.scanning)
         study_uid = app.studies.rows[0].study_uid
         source = app.local_source
         assert source is not None
@@ -423,7 +424,7 @@ def _layout_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
     loop = Frames(app)
     loop.until(lambda: app.studies is not None)
     app.open_local([root])
-    loop.until(lambda: len(app.studies.rows) == 4)
+    loop.until(lambda: len(app.studies.rows) == 4 and not app.studies.scanning)
     page = app.ensure_viewer_page()
     app.state.navigate("viewer")
     app.layout.set_grid("2x2")

@@ -41,7 +41,7 @@ def _open(ui: Driver, folder: Path) -> None:
     app.open_local([folder])
     studies = app.studies
     assert studies is not None
-    ui.frames_until(lambda: bool(studies.rows), what="the local study")
+    ui.frames_until(lambda: bool(studies.rows) and not studies.scanning, what="the local study")
     source = app.local_source
     assert source is not None
     study_uid = studies.rows[0].study_uid

@@ -11,6 +11,7 @@ import pytest
 
 from net import SeriesSummary, ServerError, StudySummary
 from viewer.app.model.layout import GRIDS, LayoutState
+from viewer.app.model.reference import reference_line
 from viewer.app.model.strip import Priors, StudyStrip, image_series
 from viewer.app.model.sync import nearest_index, parallel, position_along, slice_normal
 from viewer.app.model.viewport import SeriesText
@@ -330,3 +331,31 @@ def test_priors_are_the_patients_other_studies_newest_first() -> None:
     assert failed.status == "error" and "busy" in failed.message
     nothing = _priors_run([], patient_id="")
     assert nothing.status == "error" and "Patient ID" in nothing.message
+
+
+# -- reference lines ------------------------------------------------------------------
+
+
+def test_an_axial_slice_cuts_a_sagittal_image_along_one_row() -> None:
+    # A sagittal image: columns along +y (0.7 mm), rows down -z (1.25 mm), first pixel
+    # centre at y = -50, z = 20; 80 columns, 40 rows.
+    sagittal = Geometry((3.0, -50.0, 20.0), (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))
+    axial = Geometry((-100.0, -100.0, 20.0 - 1.25 * 10))  # z = 7.5: row centre 10
+    line = reference_line(axial, sagittal, (1.25, 0.7), (80, 40))
+    assert line is not None
+    (u0, v0), (u1, v1) = sorted(line)
+    assert (u0, u1) == (0.0, 80.0) and v0 == pytest.approx(10.5) and v1 == pytest.approx(10.5)
+    # Above the image, or parallel to it: no line.
+    assert reference_line(Geometry((0.0, 0.0, 40.0)), sagittal, (1.25, 0.7), (80, 40)) is None
+    assert reference_line(Geometry((0.0, 0.0, 7.5)), Geometry((0, 0, 0)), (1, 1), (9, 9)) is None
+    assert reference_line(axial, sagittal, None, (80, 40)) is None
+
+
+def test_an_oblique_plane_cuts_an_axial_image_along_a_slanted_line_clipped_to_it() -> None:
+    image = Geometry((0.0, 0.0, 0.0))  # axial, 1 mm pixels, 100 x 100
+    # The plane x = y (through the origin), tilted 45 degrees: the image's diagonal.
+    oblique = Geometry((0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.7071, 0.7071, 0.0))
+    line = reference_line(oblique, image, (1.0, 1.0), (100, 100))
+    assert line is not None
+    (u0, v0), (u1, v1) = sorted(line)
+    assert (u0, v0) == pytest.approx((0.0, 0.0)) and (u1, v1) == pytest.approx((100.0, 100.0))

@@ -66,7 +66,10 @@ def _open_a(ui: Driver, folder: dict[str, phantom.StudyManifest], grid: str = "1
     app.open_local([folder["root"]])  # type: ignore[list-item]
     studies = app.studies
     assert studies is not None
-    ui.frames_until(lambda: len(studies.rows) == 2, what="the two studies")
+    # Listed as the folder is scanned: wait for all of it (12 + 1 + 14 instances).
+    ui.frames_until(
+        lambda: sum(r.instance_count or 0 for r in studies.rows) == 27, what="the two studies"
+    )
     a = folder["a"]
     studies.open_study(a.study_uid)
     ui.frames_until(

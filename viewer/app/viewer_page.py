@@ -673,6 +673,10 @@ class ViewerPage:
             now = time.monotonic()
             for state in visible:
                 state.cine_tick(now)
+        if shown and len(visible) > 1:
+            # Reference lines: a few dot products per viewport, only redrawn if moved.
+            for view in self.views[: len(visible)]:
+                view.reference_from(self.layout.active)
         for view in self.views:
             view.update(shown and view.state in visible)
 

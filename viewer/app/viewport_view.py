@@ -30,6 +30,7 @@ from viewer.loader import CachedFrame, to_rgba
 from .fonts import BASE_SIZE, Fonts
 from .model.annotations import AnnotationCache, SliceAnnotations, pixel_aspect, position_text
 from .model.pyramids import PyramidCache
+from .model.reference import reference_line
 from .model.screen import OVERLAY_COLOUR, ScreenImage
 from .model.source import SourceChange
 from .model.viewport import SlotState, ViewportState
@@ -42,6 +43,8 @@ log = logging.getLogger("viewer.app")
 OVERLAY = (230, 230, 120, 255)
 SHADOW = (0, 0, 0, 255)
 ACTIVE = (70, 140, 230, 255)
+#: Reference lines: where the active viewport's slice cuts this image.
+REFERENCE = (120, 200, 255, 255)
 PLACEHOLDER = (160, 160, 160, 255)
 #: Slices this near the one on screen get their pyramid (large images) when known.
 PYRAMID_RADIUS = 8
@@ -75,6 +78,8 @@ class ViewportView:
         self.size = (64.0, 64.0)
         self.active = False
         self.linked = False
+        #: Where the active viewport's slice plane cuts this image, if it does.
+        self.reference: tuple[tuple[float, float], tuple[float, float]] | None = None
         #: The image on screen and how to colour it; None if none.
         self.frame: CachedFrame | None = None
         self.info: render.ImageInfo | None = None
@@ -116,6 +121,32 @@ class ViewportView:
             self.size = size
             dpg.configure_item(self.canvas, width=int(size[0]), height=int(size[1]))
             self._texels_dirty = self._draw_dirty = True
+
+    def set_reference(self, line: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
+        """The active viewport's slice plane across this image (image coordinates)."""
+        if line != self.reference:
+            self.reference = line
+            self._draw_dirty = True
+
+    def reference_from(self, leader: ViewportState) -> None:
+        """Work out (and show) where `leader`'s slice cuts this viewport's image."""
+        line = None
+        state, source = self.state, self.state.source
+        if (
+            leader is not state
+            and leader.source is not None
+            and leader.count
+            and source is not None
+            and state.count
+            and state.image_size is not None
+            and self._annotations.spacing is not None
+        ):
+            columns_mm, rows_mm = self._annotations.spacing
+            line = reference_line(
+                leader.source.geometry(leader.index), source.geometry(state.index),
+                (rows_mm, columns_mm), state.image_size,
+            )  # fmt: skip
+        self.set_reference(line)
 
     def set_active(self, active: bool, linked: bool) -> None:
         if (active, linked) != (self.active, self.linked):
@@ -405,6 +436,10 @@ class ViewportView:
             rect, scale = self.image_rect(), self.scale()
             if rect is not None and scale is not None:
                 self._draw_annotations(rect[0], rect[1], scale)
+            transform = self.transform()
+            if self.reference is not None and transform is not None:
+                start, end = (transform.to_screen(p) for p in self.reference)
+                dpg.draw_line(start, end, color=REFERENCE, thickness=2, parent=canvas)
         elif state.source is not None:
             source = state.source
             message = ViewportState.placeholder(self._slot) or ""
