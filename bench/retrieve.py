@@ -219,6 +219,7 @@ def parts_once(
 def fallback_main(rounds: int) -> int:
     import msgspec
 
+    from net import discover
     from net._fallback import FALLBACK_IN_FLIGHT
     from tests.support.quirks import run_quirks_front
 
@@ -269,6 +270,23 @@ def fallback_main(rounds: int) -> int:
                     fresh = msgspec.structs.replace(front_config, id=f"round-{len(refused)}")
                     refused.append(parts_once(fresh, auth, study_uid, series_uid)[0])
 
+            # Discovery (`servers discover` without the CLI's start-up) in both layouts.
+            found: dict[str, tuple[list[float], int, str]] = {}
+            for label, url in (
+                ("Zhiva layout", pacs.origin),
+                ("dcm4chee layout", f"{pacs.origin}/dcm4chee-arc"),
+            ):
+                times, requests, layout = [], 0, ""
+                for _ in range(rounds):
+                    result = discover(
+                        url,
+                        base=ServerConfig(ca_file=ca, auth_type="basic", username=auth[0]),
+                        auth=httpx.BasicAuth(*auth),
+                    )
+                    times.append(result.seconds)
+                    requests, layout = result.requests, result.layout
+                found[label] = (times, requests, layout)
+
     median = statistics.median
     base = median(single)
     print(
@@ -295,6 +313,11 @@ def fallback_main(rounds: int) -> int:
         f"   {median(refused) / base:4.2f}x one stream direct"
     )
     print("target: instance by instance <= 2.5x the one stream, on the test PACS without the proxy")
+    for label, (times, requests, layout) in found.items():
+        print(
+            f"{'discover, ' + label:<34} median {median(times) * 1000:8.1f} ms, {requests} requests"
+            f" (found {layout}; limits: 25 requests, 10 s)"
+        )
     return 0
 
 

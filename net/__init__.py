@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         wado_rs_root,
         wado_uri_root,
     )
+    from ._discover import Discovery, Finding, discover
     from ._errors import (
         AuthError,
         CertificateExpired,
@@ -97,6 +98,8 @@ _WHERE: dict[str, str] = {
     "Deadlines": "._limits",
     "DicomWebClient": "._client",
     "DicomWebError": "._errors",
+    "Discovery": "._discover",
+    "Finding": "._discover",
     "Frame": "._models",
     "HostnameMismatch": "._errors",
     "InsecureUrl": "._errors",
@@ -136,6 +139,7 @@ _WHERE: dict[str, str] = {
     "check_server": "._check",
     "configuration_link_origin": "._auth",
     "decode_token": "._auth",
+    "discover": "._discover",
     "dicom_text": "._models",
     "exchange_auth_token": "._auth",
     "format_person_name": "._models",
@@ -186,6 +190,8 @@ __all__ = [
     "Deadlines",
     "DicomWebClient",
     "DicomWebError",
+    "Discovery",
+    "Finding",
     "Frame",
     "HostnameMismatch",
     "InsecureUrl",
@@ -223,6 +229,7 @@ __all__ = [
     "configuration_link_origin",
     "decode_token",
     "dicom_text",
+    "discover",
     "exchange_auth_token",
     "format_person_name",
     "join_url",

@@ -170,12 +170,12 @@ def test_public_surface_is_pinned() -> None:
     expected = """
         DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY QIDO_RECORD_CEILING SECRET_FIELDS SERVER_FIELDS AuthError AuthType
         DEFAULT_DEADLINES DEFAULT_SIZE_LIMITS Deadlines SizeLimits
-        CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Frame
+        CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Discovery Finding Frame
         HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage
         RenderingProtocol RetryPolicy SeriesSummary ServerCheck ServerConfig ServerError ServerField
         SignInRequired StoreFailure StoreResult StudyQuery StudySource StudySummary TlsError
         TokenClaims TokenError TokenExpired TokenSet TooManyResults TransportError UntrustedCertificate
-        ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token dicom_text
+        ZhivaTokenAuth auth_base_url check_server configuration_link_origin decode_token dicom_text discover
         exchange_auth_token format_person_name
         join_url new_server_id origin_of parse_configuration_link qido_root
         refresh_access_token server_from_claims sign_user sniff_media_type validate_config validate_url

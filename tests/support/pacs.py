@@ -50,6 +50,7 @@ import httpx
 from .testdata import TestData
 
 __all__ = [
+    "DCM4CHEE_AET",
     "ORTHANC_DICOMWEB_PLUGIN",
     "USERS",
     "Certificates",
@@ -430,10 +431,27 @@ _NGINX_LOCATIONS = """\
             if ($zhiva_method_denied) {{ return 403; }}
             proxy_pass http://orthanc/wado;
         }}
+        # A dcm4chee-style layout over the same Orthanc (discovery's tests): the AE list
+        # as dcm4chee-arc-light's QueryAETs answers it, one AE that serves nothing and
+        # DCM4CHEE_ARC_AET, which is not dcm4chee's default title.
+        location = /dcm4chee-arc/aets {{
+            default_type application/json;
+            return 200 '[{{"dicomAETitle":"AS_RECEIVED"}},{{"dicomAETitle":"{dcm4chee_aet}","dicomDescription":"Zhiva test archive"}}]';
+        }}
+        location /dcm4chee-arc/aets/{dcm4chee_aet}/rs/ {{
+            if ($zhiva_method_denied) {{ return 403; }}
+            proxy_pass http://orthanc/dicom-web/;
+        }}
+        location /dcm4chee-arc/aets/{dcm4chee_aet}/wado {{
+            if ($zhiva_method_denied) {{ return 403; }}
+            proxy_pass http://orthanc/wado;
+        }}
         location / {{
             return 404;
         }}
 """
+#: The AE title of the test PACS's dcm4chee-style layout.
+DCM4CHEE_AET = "ZHIVA_ARC"
 
 # Orthanc sees nginx as zhiva-admin: proxy_set_header in a location replaces every
 # header set at the http level, so they are all repeated here.
@@ -833,7 +851,7 @@ def _start_nginx(tools: SystemTools, pacs: RunningPacs, timeout: float) -> PacsP
             leaf_key=certs.leaf_key,
             expired_cert=certs.expired_cert,
             expired_key=certs.expired_key,
-            locations=_NGINX_LOCATIONS.format(),
+            locations=_NGINX_LOCATIONS.format(dcm4chee_aet=DCM4CHEE_AET),
             gated_server=gated_server,
         )
     )
@@ -1059,6 +1077,12 @@ class TestPacs:
             log.seek(mark)
             text = log.read().decode("utf-8", "replace")
         return [line.split('"')[1] for line in text.splitlines() if line.count('"') >= 2]
+
+    @property
+    def dcm4chee_url(self) -> str:
+        """``https://localhost:<port>/dcm4chee-arc``: the dcm4chee-style layout (AE title
+        `DCM4CHEE_AET`, QIDO and WADO-RS under ``aets/<AET>/rs``, WADO-URI ``…/wado``)."""
+        return f"{self.origin}/dcm4chee-arc"
 
     @property
     def token_server_url(self) -> str:

@@ -146,7 +146,7 @@ class ServersPage:
         dpg.bind_item_theme("servers/delete", self.themes.danger)
         self._file_dialogs()
         self._disconnect = self.state.changed.connect(self._on_change)
-        for topic in ("entries", "form", "check", "signin", "message"):
+        for topic in ("entries", "form", "check", "signin", "message", "detect"):
             self._on_change(topic)
 
     def _field_row(self, spec: FieldSpec) -> None:
@@ -158,6 +158,15 @@ class ServersPage:
                 with dpg.group(horizontal=True):
                     self._widget(spec, s)
                 dpg.add_text(spec.help, color=MUTED, tag=f"servers/help/{name}")
+                dpg.add_text(
+                    "Set by Detect: check it, then Save Settings.",
+                    color=SUCCESS,
+                    tag=f"servers/detected/{name}",
+                    show=False,
+                )
+                if name == "url":
+                    dpg.add_text("", tag="servers/detect/summary", show=False, wrap=0)
+                    dpg.add_text("", tag="servers/detect/findings", color=MUTED, show=False, wrap=0)
                 dpg.add_text("", color=ERROR, tag=f"servers/error/{name}", show=False)
                 dpg.add_text("", color=WARNING, tag=f"servers/warning/{name}", show=False)
 
@@ -176,6 +185,14 @@ class ServersPage:
             dpg.add_input_text(width=round(100 * s), **common)
         else:
             dpg.add_input_text(width=wide, **common)
+        if spec.name == "url":
+            # Next to the URL: look at the host typed and fill in the rest (net.discover).
+            dpg.add_button(
+                label="Detect", tag="servers/detect", callback=lambda: self.state.detect()
+            )
+            dpg.add_loading_indicator(
+                tag="servers/detect/spinner", style=1, radius=1.2 * s, show=False
+            )
         if spec.kind == "uuid":
             dpg.add_button(
                 label="Generate",
@@ -344,6 +361,8 @@ class ServersPage:
             self._sync_check()
         elif topic == "signin":
             self._sync_signin()
+        elif topic == "detect":
+            self._sync_detect()
         elif topic == "message":
             message = self.state.message
             dpg.set_value("servers/message", message.text if message else "")
@@ -382,6 +401,7 @@ class ServersPage:
             warning = "" if error else form.warnings.get(name, "")
             dpg.set_value(f"servers/warning/{name}", warning)
             dpg.configure_item(f"servers/warning/{name}", show=bool(warning))
+            dpg.configure_item(f"servers/detected/{name}", show=name in form.detected)
         # Secrets are never shown; the placeholder says whether one is stored.
         hint = "stored; type to replace it" if form.stored.password else ""
         dpg.configure_item(field_tag("password"), hint=hint)
@@ -411,6 +431,7 @@ class ServersPage:
         dpg.set_value("servers/kind", kinds[form.kind] + active)
         dpg.configure_item("servers/save", enabled=state.can_save)
         dpg.configure_item("servers/test", enabled=state.can_test)
+        dpg.configure_item("servers/detect", enabled=state.can_detect)
         dpg.configure_item("servers/delete", show=form.kind == "user")
         dpg.configure_item("servers/duplicate", show=form.kind != "new")
         unsaved = form.unsaved_description()
@@ -437,6 +458,18 @@ class ServersPage:
         dpg.configure_item(
             "servers/signin_status", color=ERROR if signin.status == "failed" else MUTED
         )
+
+    def _sync_detect(self) -> None:
+        detection = self.state.detection
+        running = detection.status == "running"
+        dpg.configure_item("servers/detect/spinner", show=running)
+        dpg.configure_item("servers/detect", enabled=self.state.can_detect)
+        dpg.set_value("servers/detect/summary", detection.summary)
+        dpg.configure_item("servers/detect/summary", show=bool(detection.summary))
+        colour = SUCCESS if detection.found else (MUTED if running else WARNING)
+        dpg.configure_item("servers/detect/summary", color=colour)
+        dpg.set_value("servers/detect/findings", "\n".join(detection.lines))
+        dpg.configure_item("servers/detect/findings", show=bool(detection.lines))
 
     def _sync_check(self) -> None:
         check = self.state.check

@@ -32,6 +32,7 @@ from net import (
     AuthType,
     CheckResult,
     DicomWebError,
+    Discovery,
     LoginCancelled,
     ServerCheck,
     ServerConfig,
@@ -42,6 +43,7 @@ from net import (
     check_server,
     configuration_link_origin,
     decode_token,
+    discover,
     new_server_id,
     parse_configuration_link,
     qido_root,
@@ -77,6 +79,7 @@ __all__ = [
     "CHOICE_LABELS",
     "FORM_FIELDS",
     "CheckState",
+    "DetectState",
     "FieldSpec",
     "FormKind",
     "PageTopic",
@@ -90,7 +93,7 @@ __all__ = [
 log = logging.getLogger("viewer.app.servers")
 
 FormKind = Literal["user", "managed", "preset", "new"]
-PageTopic = Literal["entries", "form", "edit", "check", "signin", "message"]
+PageTopic = Literal["entries", "form", "edit", "check", "signin", "message", "detect"]
 Clock = Callable[[], float]
 
 AUTH_LABELS: Mapping[AuthType, str] = {
@@ -217,6 +220,8 @@ class ServerForm:
         self.errors: dict[str, str] = {}
         self.warnings: dict[str, str] = {}
         self.token_claims: TokenClaims | None = None
+        #: Fields Detect set that the user has not touched since: marked in the form.
+        self.detected: set[str] = set()
         self.revalidate()
 
     # -- reading ----------------------------------------------------------------------
@@ -317,6 +322,7 @@ class ServerForm:
             value = str(value)
         if spec.kind == "choice" and value not in spec.choices:
             return False
+        self.detected.discard(name)  # the user has looked at it
         if self.values[name] == value:
             return False
         self.values[name] = value
@@ -325,6 +331,22 @@ class ServerForm:
             self._fill_from_token()
         self.revalidate()
         return True
+
+    def apply_detected(self, config: ServerConfig, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """Fill in what Detect proposed and mark it; returns the fields that changed."""
+        if self.read_only:
+            return ()
+        proposed = _values_of(config)
+        changed = tuple(
+            name for name in fields if name in self.values and self.values[name] != proposed[name]
+        )
+        for name in changed:
+            self.values[name] = proposed[name]
+        self.detected = set(fields) & set(self.values)
+        if changed:
+            self.pristine = False
+        self.revalidate()
+        return changed
 
     def _fill_from_token(self) -> None:
         # A valid pasted token says where to exchange and renew it, and (for a server
@@ -418,6 +440,16 @@ class CheckState:
 
 
 @dataclass(frozen=True)
+class DetectState:
+    """Detect (server discovery): idle, running, or its findings, one line each."""
+
+    status: Literal["idle", "running", "done"] = "idle"
+    lines: tuple[str, ...] = ()
+    summary: str = ""
+    found: bool = False
+
+
+@dataclass(frozen=True)
 class SignInState:
     status: Literal["idle", "waiting", "failed"] = "idle"
     detail: str = ""
@@ -470,6 +502,7 @@ class ServersPageState:
         self.changed: Signal[PageTopic] = Signal()
         self.entries: tuple[ServerEntry, ...] = ()
         self.check = CheckState()
+        self.detection = DetectState()
         self.signin = SignInState()
         self.message: _Message | None = None
         #: Called after a link or a sign-in set a server up (the app opens it).
@@ -546,6 +579,9 @@ class ServersPageState:
             **kw,
         )
         self.check = CheckState()
+        if self.tasks.cancel("detect") or self.detection.status != "idle":
+            self.detection = DetectState()
+            self.changed.emit("detect")
         if self.signin.status != "waiting":
             self.signin = SignInState()
         self.changed.emit("form")
@@ -757,6 +793,59 @@ class ServersPageState:
         if self.tasks.cancel("check"):
             self.check = CheckState()
             self.changed.emit("check")
+
+    # -- detect (server discovery) ----------------------------------------------------
+
+    @property
+    def can_detect(self) -> bool:
+        form = self.form
+        return (
+            not form.read_only
+            and bool(form.text("url").strip())
+            and not self.tasks.running("detect")
+        )
+
+    def detect(self) -> None:
+        """Detect: probe the typed host (`net.discover`) and fill in what it proposes.
+
+        Credentials go along only when the user gave them (Basic: the typed or stored
+        password); the fields set are marked, and nothing is saved until Save Settings.
+        """
+        form = self.form
+        if not self.can_detect:
+            return
+        base = form.config() or form.base
+        url = form.text("url").strip()
+        typed_password = form.text("password") if form.auth_type == "basic" else ""
+        registry = self.registry
+
+        def work(cancel: CancelToken) -> Discovery:
+            return discover(url, base=base, auth=_auth_for_detect(registry, base, typed_password))
+
+        def done(result: Discovery) -> None:
+            if result.config is None:
+                self.detection = DetectState(
+                    "done", tuple(result.lines()), "No DICOMweb service found there."
+                )
+            else:
+                changed = self.form.apply_detected(result.config, result.fields)
+                summary = (
+                    f"{result.layout or 'A DICOMweb service'}: {len(changed)} field(s) set — "
+                    "check them, then Save Settings."
+                    if changed
+                    else f"{result.layout or 'A DICOMweb service'}: the form already says so."
+                )
+                self.detection = DetectState("done", tuple(result.lines()), summary, found=True)
+                self.changed.emit("edit")
+            self.changed.emit("detect")
+
+        def error(exc: BaseException) -> None:
+            self.detection = DetectState("done", (), _error_text(exc))
+            self.changed.emit("detect")
+
+        self.tasks.submit("detect", f"Detecting {url}…", work, on_done=done, on_error=error)
+        self.detection = DetectState("running", summary="Detecting…")
+        self.changed.emit("detect")
 
     # -- sign-in ----------------------------------------------------------------------
 
@@ -990,6 +1079,16 @@ class ServersPageState:
 
 class _PastedTokenNotSaved(DicomWebError):
     pass
+
+
+def _auth_for_detect(
+    registry: ServerRegistry, config: ServerConfig, typed_password: str
+) -> httpx.Auth | None:
+    """Credentials for Detect: Basic ones the user typed or saved, else none at all."""
+    if config.auth_type != "basic" or not config.username.strip():
+        return None
+    password = typed_password or registry.secrets.get(config.id, "password")
+    return httpx.BasicAuth(config.username, password) if password else None
 
 
 def _auth_for_test(

@@ -79,6 +79,7 @@ server commands (zhiva-viewer servers COMMAND --help for each):
   servers test NAME                run every connection check; exit 0 if none failed
   servers link LINK [--ca-file F] [--replace]
                                    set a server up from a configuration link
+  servers discover URL [--add N]   look at a host and propose its paths and options
 
 cache commands (the images kept on this computer, as in Settings > Cache):
   cache info                       where the cache is, its budgets, what it holds

@@ -118,6 +118,22 @@ def build_servers_parser() -> argparse.ArgumentParser:
     command("import", "add the servers of a server list; '-' reads stdin").add_argument("file")
     command("export", "write your servers as a server list; '-' is stdout").add_argument("file")
     command("test", "run every connection check against a server").add_argument("name")
+    disc = command(
+        "discover", "look at a host and propose how to set it up (no change unless --add)"
+    )
+    disc.add_argument(
+        "url", metavar="URL", help="https://host[:port], or a DICOMweb URL pasted whole"
+    )
+    disc.add_argument("--add", metavar="NAME", help="add the proposed server under this name")
+    disc.add_argument(
+        "--username", metavar="USER", help="sign in with Basic as USER (with --password-stdin)"
+    )
+    disc.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the Basic password from the first line of standard input",
+    )
+    disc.add_argument("--ca-file", metavar="FILE", help="CA certificate for a self-signed server")
     link = command("link", "set a server up from a configuration link")
     link.add_argument("link", metavar="LINK")
     link.add_argument("--ca-file", metavar="FILE", help="CA certificate for a self-signed server")
@@ -329,6 +345,45 @@ def _cmd_test(registry: ServerRegistry, args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _cmd_discover(registry: ServerRegistry, args: argparse.Namespace) -> int:
+    import httpx
+
+    from net import DicomWebError, discover
+
+    if args.password_stdin and not args.username:
+        raise UsageError("zhiva-viewer servers discover: error: --password-stdin needs --username")
+    password = read_stdin_line("password") if args.password_stdin else None
+    auth = (
+        httpx.BasicAuth(args.username, password) if args.username and password is not None else None
+    )
+    base = ServerConfig(name=args.add or "", ca_file=_absolute(args.ca_file))
+    if args.username:
+        base = msgspec.structs.replace(base, auth_type="basic", username=args.username)
+    try:
+        result = discover(args.url, base=base, auth=auth)
+    except DicomWebError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for line in result.lines():
+        print(line)
+    print(f"{result.requests} request(s) in {result.seconds:.1f} s.")
+    if result.config is None:
+        print("Nothing to propose: no DICOMweb service answered.")
+        return EXIT_FAILED
+    print("Proposed server (* = set by discovery):")
+    for spec in FIELD_FLAGS:
+        mark = "*" if spec.name in result.fields else " "
+        print(f" {mark} {spec.name}: {getattr(result.config, spec.name)}")
+    if args.add:
+        config = msgspec.structs.replace(result.config, id=new_server_id(), name=args.add)
+        registry.add(config, password=password if config.auth_type == "basic" else None)
+        print(
+            f"Added {config.name!r} (id {config.id}); check it with `zhiva-viewer servers test {config.name!r}`."
+        )
+        _secret_notes(registry, config, password, None)
+    return EXIT_OK
+
+
 def _cmd_link(registry: ServerRegistry, args: argparse.Namespace) -> int:
     from net import DicomWebError
     from viewer.signin import ServerChangeNeedsConfirmation, configure_from_link
@@ -376,9 +431,20 @@ _COMMANDS: dict[str, Callable[[ServerRegistry, argparse.Namespace], int]] = {
     "export": _cmd_export,
     "test": _cmd_test,
     "link": _cmd_link,
+    "discover": _cmd_discover,
 }
 #: Read-only commands need no fresh copy of the organisation's list from the network.
-_FETCHES_ORGANISATION = {"list", "show", "test", "select", "add", "edit", "import", "link"}
+_FETCHES_ORGANISATION = {
+    "list",
+    "show",
+    "test",
+    "select",
+    "add",
+    "edit",
+    "import",
+    "link",
+    "discover",
+}
 
 
 def run_servers(args: argparse.Namespace, paths: AppPaths) -> int:

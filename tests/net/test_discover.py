@@ -1,0 +1,188 @@
+"""Server discovery (`net.discover`): against the test PACS in its layouts and behind the
+quirks front — the proposed server must then pass every connection check — and, with
+a mock transport for fault injection, its bounds: requests, time, plain http, and
+credentials only for the host typed."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+import pytest
+
+from net import InsecureUrl, ServerConfig, check_server, discover
+from net._discover import MAX_REQUESTS, MAX_SECONDS
+from tests.support.pacs import DCM4CHEE_AET, TestPacs
+from tests.support.quirks import QuirksFront
+
+
+def _base(pacs: TestPacs) -> ServerConfig:
+    return ServerConfig(
+        name="Found", ca_file=pacs.ca_file, auth_type="basic", username="zhiva-admin"
+    )
+
+
+def _passes(config: ServerConfig, pacs: TestPacs) -> None:
+    check = check_server(config, httpx.BasicAuth(*pacs.admin_auth))
+    assert check.ok, [r.line() for r in check.results]
+
+
+# --- the test PACS ------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_zhiva_layout_is_found_from_the_host_and_then_passes_the_test(pacs: TestPacs) -> None:
+    result = discover(pacs.origin, base=_base(pacs), auth=httpx.BasicAuth(*pacs.admin_auth))
+    config = result.config
+    assert config is not None and result.layout == "Zhiva local PACS"
+    assert (config.url, config.wado_uri_postfix) == (pacs.base_url, "/zhiva/wado")
+    assert {"url", "wado_uri_postfix"} <= set(result.fields)
+    lines = "\n".join(result.lines())
+    for finding in ("[found] WADO-URI", "[found] series-level retrieve", "/rendered only",
+                    "fuzzy matching not honoured", "include fields honoured"):  # fmt: skip
+        assert finding in lines
+    assert config.series_retrieve and config.multipart_quotes
+    assert result.requests <= MAX_REQUESTS and result.seconds < MAX_SECONDS
+    _passes(config, pacs)
+
+
+@pytest.mark.integration
+def test_without_credentials_it_says_sign_in_is_needed_and_sends_none(pacs: TestPacs) -> None:
+    result = discover(pacs.origin, base=ServerConfig(ca_file=pacs.ca_file))
+    assert result.config is not None and result.config.url == pacs.base_url
+    assert result.config.auth_type == "basic" and "auth_type" in result.fields
+    assert any("sign-in: Basic" in line for line in result.lines())
+    assert any("Detect again" in line for line in result.lines())
+
+
+@pytest.mark.integration
+def test_a_dcm4chee_layout_with_another_ae_title(pacs: TestPacs) -> None:
+    result = discover(pacs.dcm4chee_url, base=_base(pacs), auth=httpx.BasicAuth(*pacs.admin_auth))
+    config = result.config
+    assert config is not None and result.layout == f"dcm4chee (AE title {DCM4CHEE_AET})"
+    assert (config.url, config.postfix, config.qido_postfix, config.wado_postfix) == (
+        pacs.dcm4chee_url,
+        f"aets/{DCM4CHEE_AET}",
+        "rs",
+        "rs",
+    )
+    assert config.wado_uri_postfix == "wado"
+    assert any(f"AE titles AS_RECEIVED, {DCM4CHEE_AET}" in line for line in result.lines())
+    _passes(config, pacs)
+
+
+@pytest.mark.integration
+def test_the_zhiva_token_layout_proposes_zhiva_login(pacs: TestPacs) -> None:
+    result = discover(pacs.token_origin, base=ServerConfig(ca_file=pacs.ca_file))
+    config = result.config
+    assert config is not None and config.url == pacs.token_base_url
+    assert (config.auth_type, config.auth_server_url) == ("zhiva", pacs.auth_url)
+
+
+@pytest.mark.integration
+def test_behind_quirks_discovery_proposes_what_the_server_needs(
+    pacs: TestPacs, quirks: QuirksFront
+) -> None:
+    with quirks.switched(series_retrieve=405, accept_quotes="unquoted", thumbnail=True):
+        result = discover(quirks.origin, base=_base(pacs), auth=httpx.BasicAuth(*pacs.admin_auth))
+        config = result.config
+        assert config is not None
+        assert not config.series_retrieve and not config.multipart_quotes
+        assert config.thumbnail_rendering == "https"
+        assert {"series_retrieve", "multipart_quotes", "thumbnail_rendering"} <= set(result.fields)
+        _passes(config, pacs)
+
+
+# --- bounds, with a mock transport --------------------------------------------------------
+
+
+def test_plain_http_is_never_tried() -> None:
+    calls: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))  # type: ignore[func-returns-value]
+    with pytest.raises(InsecureUrl, match="https"):
+        discover("http://pacs.example.org", transport=transport)
+    assert calls == []
+
+
+def test_a_host_with_nothing_known_costs_a_bounded_number_of_requests() -> None:
+    calls: list[str] = []
+
+    def nothing(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        return httpx.Response(404)
+
+    result = discover("pacs.example.org", transport=httpx.MockTransport(nothing))
+    assert not result.found and result.config is None
+    assert all(url.startswith("https://pacs.example.org/") for url in calls)
+    assert 0 < len(calls) == result.requests <= MAX_REQUESTS
+    assert "no DICOMweb service found" in result.lines()[-1]
+
+
+def test_it_stops_at_the_time_budget() -> None:
+    now = [0.0]
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        now[0] += 3.0  # every answer takes 3 s on this clock
+        return httpx.Response(404)
+
+    result = discover(
+        "https://pacs.example.org", transport=httpx.MockTransport(slow), clock=lambda: now[0]
+    )
+    assert result.requests <= MAX_SECONDS / 3 + 1
+    assert any("stopped after" in line for line in result.lines())
+
+
+def test_credentials_go_only_to_the_host_typed() -> None:
+    seen: dict[str, list[str | None]] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.setdefault(request.url.host, []).append(request.headers.get("authorization"))
+        if request.url.host == "pacs.example.org":
+            # Everything is "moved" to another host: it must get no credentials.
+            return httpx.Response(
+                302, headers={"Location": f"https://elsewhere.example{request.url.path}"}
+            )
+        return httpx.Response(404)
+
+    discover(
+        "https://pacs.example.org",
+        base=ServerConfig(auth_type="basic", username="u"),
+        auth=httpx.BasicAuth("u", "secret"),
+        transport=httpx.MockTransport(handler),
+    )
+    assert seen["pacs.example.org"] and all(seen["pacs.example.org"])
+    assert seen["elsewhere.example"] and not any(seen["elsewhere.example"])
+
+
+def test_a_cloud_url_pasted_whole_keeps_its_path_and_known_facts() -> None:
+    def studies(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/dicomWeb/studies"):
+            return httpx.Response(
+                401, headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
+            )
+        return httpx.Response(404)
+
+    url = "https://healthcare.googleapis.com/v1/projects/p/locations/l/datasets/d/dicomStores/s/dicomWeb/studies"
+    result = discover(url, transport=httpx.MockTransport(studies))
+    config = result.config
+    assert config is not None
+    assert config.url.endswith("/dicomStores/s/dicomWeb") and config.wado_uri_postfix == ""
+    assert config.auth_type == "token" and "Google Cloud Healthcare" in result.lines()[0]
+
+
+def test_the_proposal_keeps_what_discovery_did_not_decide() -> None:
+    def orthanc(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/dicom-web/studies":
+            return httpx.Response(200, json=[], headers={"Content-Type": "application/dicom+json"})
+        return httpx.Response(404)
+
+    base = ServerConfig(name="Mine", read_timeout=99.0)
+    result = discover(
+        "https://pacs.example.org:8443", base=base, transport=httpx.MockTransport(orthanc)
+    )
+    config = result.config
+    assert config is not None and config.id == base.id and config.name == "Mine"
+    assert config.read_timeout == 99.0 and config.url == "https://pacs.example.org:8443/dicom-web"
+    assert (
+        msgspec.structs.replace(config, url=base.url, wado_uri_postfix="wado", auth_type="none")
+        == base
+    )
