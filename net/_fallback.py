@@ -49,10 +49,12 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Instance requests kept in flight when a series comes instance by instance. Measured
-#: with bench/retrieve.py on the test PACS (2 cores): 4 was fastest; 6-8 only added
-#: contention for the client's CPU. (The issue asked for 4-8.)
-FALLBACK_IN_FLIGHT = 4
+#: Instance requests kept in flight when a series comes instance by instance (issue 17
+#: asked for 4-8). bench/retrieve.py --fallback on the test PACS (2 shared cores), three
+#: runs, median time over the one stream: 4 in flight 2.29x/2.90x/3.14x, 6 2.41x/2.70x/
+#: 2.67x, 8 2.45x/2.78x/2.42x; 1 in flight ~3x. The floor is CPU, not latency: per
+#: series the client spends ~0.55 s (0.25 s streaming), Orthanc ~0.6 s (0.1 s).
+FALLBACK_IN_FLIGHT = 6
 
 #: Bulk elements fetched with the metadata because a picture needs them: palette colour
 #: lookup tables (PS3.3 C.7.6.3.1.6) and the LUT Data of modality/VOI LUT sequences.
