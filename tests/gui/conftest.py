@@ -135,6 +135,9 @@ def make_app(gui: object, xdisplay: str, isolated_env: Path) -> Iterator[Callabl
         app.start()
         driver = Driver(app, display=xdisplay)
         drivers.append(driver)
+        # The pointer is wherever the last test left it: over a toolbar button it would
+        # show that button's tooltip over the next test's image.
+        driver.park_mouse()
         driver.frames_until(lambda: app.servers_page is not None, what="the Servers page")
         if not any(kwargs.get(k) for k in ("link", "demo", "paths")):
             # With a link the app navigates by itself (to the study list once signed in);

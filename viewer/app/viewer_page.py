@@ -33,6 +33,7 @@ from viewer.loader import LoaderError, SeriesHandle, SeriesLoader, SeriesProgres
 
 from .fonts import Fonts
 from .model.layout import GRIDS, LayoutState
+from .model.mpr import SLAB_MODES, CrosshairLine, MprState, MprVolume, PlaneSource
 from .model.pyramids import PYRAMID_NICENESS, PyramidCache
 from .model.source import SeriesSource
 from .model.strip import Priors, StripStudy, StudyStrip
@@ -80,7 +81,9 @@ _WHEEL_ZOOM = 1.15
 # ImGuiKey values now: PageUp/PageDown are 517/518 (between Up 515... and Home 519).
 _KEY_PAGE_UP = 517
 _KEY_PAGE_DOWN = 518
-_LAYOUT_KEYS = {"1": "1x1", "2": "1x2", "3": "2x1", "4": "2x2"}
+_LAYOUT_KEYS = {"1": "1x1", "2": "1x2", "3": "2x1", "4": "2x2", "5": "1x3"}
+#: The slab thickness the MPR toolbar starts with when a slab mode is chosen.
+DEFAULT_SLAB_MM = 10
 
 Action = Callable[[ViewportState], None]
 
@@ -143,6 +146,11 @@ class ViewerPage:
         self.tasks: BackgroundTasks | None = None
         self.find_studies: Callable[[str], list[StudySummary]] | None = None
         self.find_series: Callable[[str], list[SeriesSummary]] | None = None
+        #: The MPR crosshair while the viewports show planes of a volume, and what the
+        #: grid showed before (series source of viewport 0, grid) to go back to.
+        self.mpr: MprState | None = None
+        self._before_mpr: tuple[SeriesSource, str] | None = None
+        self._crosshair_drag = False
 
     # -- the active viewport, as the single-viewport page offered it ----------------------
 
@@ -287,6 +295,25 @@ class ViewerPage:
                              callback=lambda s, value: self._show_overlays(bool(value)))  # fmt: skip
             with dpg.tooltip("viewer/overlays"):
                 dpg.add_text("Draw the images' overlay planes (60xx graphics). O: this viewport")
+            button("MPR", "viewer/mpr/open",
+                   "Axial, coronal and sagittal planes of this series side by side (again: "
+                   "back to the series). Shift+drag or click moves the crosshair point",
+                   lambda: self.toggle_mpr("1x3"))  # fmt: skip
+            button("MPR 2x2", "viewer/mpr/open4", "The series beside its three planes",
+                   lambda: self.toggle_mpr("2x2"))  # fmt: skip
+            with dpg.group(tag="viewer/mpr/tools", horizontal=True, show=False):
+                dpg.add_checkbox(label="Lines", tag="viewer/mpr/lines", default_value=True,
+                                 callback=lambda s, value: self._set_lines(bool(value)))  # fmt: skip
+                with dpg.tooltip("viewer/mpr/lines"):
+                    dpg.add_text("Show where the other planes cut this one")
+                dpg.add_combo(list(SLAB_MODES.values()), tag="viewer/mpr/slab", width=80,
+                              default_value=SLAB_MODES["off"],
+                              callback=lambda s, value: self._slab_changed())  # fmt: skip
+                with dpg.tooltip("viewer/mpr/slab"):
+                    dpg.add_text("Thick slab of the active plane: MIP, MinIP or average")
+                dpg.add_slider_int(tag="viewer/mpr/slab/mm", default_value=DEFAULT_SLAB_MM,
+                                   min_value=1, max_value=100, width=70, format="%d mm",
+                                   callback=lambda s, value: self._slab_changed())  # fmt: skip
             dpg.add_progress_bar(tag=PROGRESS, default_value=0.0, width=-1, show=False)
 
     def _show_overlays(self, on: bool) -> None:
@@ -444,6 +471,10 @@ class ViewerPage:
         loader fetches the layout first (scrollable sooner on a large series).
         """
         target = self.layout.active_id if viewport is None else viewport
+        if self.mpr is not None and target in self.mpr.viewports.values():
+            self._end_mpr()
+            self.layout.set_grid("1x1")
+            target = 0
         handle = loader.open_series(
             series_uid, study_uid=study_uid, cursor=cursor,
             visible=self.layout.viewports[target] in self.layout.visible,
@@ -454,6 +485,7 @@ class ViewerPage:
 
     def close_series(self) -> None:
         """Stop showing (and loading) every series (the page is torn down, the app closes)."""
+        self._end_mpr()
         self.layout.close()
 
     # -- studies: the strip, filling the layout, priors -----------------------------------
@@ -579,6 +611,146 @@ class ViewerPage:
         position = visible.index(layout.active)
         return visible[(position + 1) % len(visible)].id
 
+    # -- MPR ----------------------------------------------------------------------------
+
+    def toggle_mpr(self, grid: str = "1x3") -> None:
+        """MPR of the active viewport's series (1x3: the three planes; 2x2: the series
+        and its three planes); while in MPR, back to the series alone."""
+        if self.mpr is not None:
+            self.close_mpr()
+            return
+        self.open_mpr(grid)
+
+    def open_mpr(self, grid: str = "1x3") -> MprState | None:
+        state = self.layout.active
+        source = state.source
+        if not isinstance(source, SeriesSource):
+            self.app.notify("warning", "Open a series first: MPR reformats the series on screen.")
+            return None
+        if source.failure is not None:
+            self.app.notify("error", source.failure)
+            return None
+        handle = source.handle
+        # A handle of its own: the series' frames are shared, its prefetch follows the
+        # planes' needs (every slice, from the crosshair out).
+        stack = MprVolume(handle.loader.open_series(handle.series_uid, study_uid=handle.study_uid))
+        stack.build()
+        if stack.failure is not None:
+            stack.handle.close()
+            self.app.notify("error", stack.failure)
+            return None
+        layout = self.layout
+        layout.link_all(False)
+        keep_series = grid == "2x2"
+        first = 1 if keep_series else 0
+        if keep_series:
+            if state.id != 0:
+                # The series goes to the first viewport, the planes beside it.
+                layout.load(0, self.layout.active.source)
+                state.source = None
+                layout.load(state.id, None)
+            self._before_mpr = None
+        else:
+            self._before_mpr = (source, "1x1")
+            state.source = None  # kept (not closed) to go back to
+            layout.load(state.id, None)
+        layout.set_grid(grid)
+        kinds: tuple[render.PlaneKind, ...] = ("axial", "coronal", "sagittal")
+        viewports = {kind: first + n for n, kind in enumerate(kinds)}
+        mpr = MprState(layout, stack, viewports)
+        for kind, vid in viewports.items():
+            plane_source = PlaneSource(stack, kind)
+            layout.load(vid, plane_source)
+            self.views[vid].lines = _lines_of(mpr, vid)
+            if stack.ready:
+                header = plane_source.header(plane_source.count // 2)
+                from .model.annotations import series_text
+
+                text = series_text(header) if header is not None else None
+                layout.viewport(vid).open_series(
+                    plane_source.count, text or layout.viewport(vid).text,
+                    index=plane_source.count // 2,
+                )  # fmt: skip
+        mpr.on_change = self._mpr_changed
+        self.mpr = mpr
+        if stack.ready:
+            mpr.start()
+            if stack.note:
+                self.app.notify("info", stack.note)
+        layout.activate(viewports["axial"])
+        dpg.configure_item("viewer/mpr/tools", show=True)
+        dpg.set_value("viewer/mpr/lines", mpr.lines_visible)
+        self._sync_slab()
+        return mpr
+
+    def close_mpr(self) -> None:
+        """Leave MPR: the series (as it was before) alone in the grid."""
+        mpr, before = self.mpr, self._before_mpr
+        if mpr is None:
+            return
+        self._before_mpr = None  # it comes back, not closed
+        self._end_mpr()
+        layout = self.layout
+        for vid in mpr.viewports.values():
+            layout.load(vid, None)
+        if before is not None:
+            source, grid = before
+            layout.load(0, source)
+            header = source.header(0)
+            if source.count and header is not None:
+                from .model.annotations import series_text
+
+                layout.viewport(0).open_series(source.count, series_text(header))
+            self.views[0].invalidate()
+            layout.set_grid(grid)
+        else:
+            layout.set_grid("1x1")
+        layout.activate(0)
+
+    def _end_mpr(self) -> None:
+        mpr = self.mpr
+        if mpr is None:
+            return
+        mpr.close()
+        for vid in mpr.viewports.values():
+            self.views[vid].lines = None
+            self.views[vid].redraw()
+        self.mpr = None
+        before, self._before_mpr = self._before_mpr, None
+        if before is not None:
+            before[0].close()  # another series replaces the MPR: the kept one goes
+        if dpg.does_item_exist("viewer/mpr/tools"):
+            dpg.configure_item("viewer/mpr/tools", show=False)
+
+    def _mpr_changed(self) -> None:
+        mpr = self.mpr
+        if mpr is not None:
+            for vid in mpr.viewports.values():
+                self.views[vid].redraw()
+
+    def _set_lines(self, visible: bool) -> None:
+        if self.mpr is not None:
+            self.mpr.set_lines_visible(visible)
+
+    def _slab_changed(self) -> None:
+        source = self.layout.active.source
+        if not isinstance(source, PlaneSource):
+            return
+        label = dpg.get_value("viewer/mpr/slab")
+        mode = next((m for m, text in SLAB_MODES.items() if text == label), "off")
+        source.set_slab(float(dpg.get_value("viewer/mpr/slab/mm")), mode)  # type: ignore[arg-type]
+        self.views[self.layout.active_id].invalidate()
+
+    def _sync_slab(self) -> None:
+        """The slab widgets show the active plane's slab."""
+        source = self.layout.active.source
+        if not dpg.does_item_exist("viewer/mpr/slab") or not isinstance(source, PlaneSource):
+            return
+        mode = source.slab_mode if source.slab_mm > 0 else "off"
+        dpg.set_value("viewer/mpr/slab", SLAB_MODES[mode])
+        if source.slab_mm > 0:
+            dpg.set_value("viewer/mpr/slab/mm", round(source.slab_mm))
+
     def on_event(self, event: object) -> None:
         """One loader event (the app drains the hub once per frame): each viewport's
         source says what it changes there."""
@@ -600,6 +772,14 @@ class ViewerPage:
                 text = series_text(header) if header is not None else SeriesText()
                 state.open_series(source.count, text, index=change.index)
             view.on_source(change)
+            # The volume's note (resampled), once per volume: with its axial plane.
+            if (
+                isinstance(source, PlaneSource)
+                and source.kind == "axial"
+                and change.kind == "layout"
+                and source.stack.note
+            ):
+                self.app.notify("info", source.stack.note)
             if change.kind == "failed":
                 state.set_progress(None)  # the placeholder says why; no bar left standing
             else:
@@ -627,6 +807,8 @@ class ViewerPage:
             self._show_progress()
             self._actions = None
         self._sync_toolbar()
+        if topic == "active":
+            self._sync_slab()
         if topic == "active" and self._tags_shown():
             self._fill_tags(dpg.get_value("viewer/tags/filter") or "")
 
@@ -676,7 +858,10 @@ class ViewerPage:
         if shown and len(visible) > 1:
             # Reference lines: a few dot products per viewport, only redrawn if moved.
             for view in self.views[: len(visible)]:
-                view.reference_from(self.layout.active)
+                if view.lines is None:
+                    view.reference_from(self.layout.active)
+                else:
+                    view.set_reference(None)  # an MPR plane: its crosshair lines say it
         for view in self.views:
             view.update(shown and view.state in visible)
 
@@ -810,6 +995,12 @@ class ViewerPage:
                 if view is not None and dpg.is_mouse_button_down(button):
                     self._drag, self._last_mouse, self._moved = (view, button), point, False
                     self.layout.activate(view.state.id)
+                    shift = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
+                    self._crosshair_drag = (
+                        shift and button == dpg.mvMouseButton_Left and self._on_plane(view)
+                    )
+                    if self._crosshair_drag:
+                        self._pick(view, point)
                     break
             return
         dragged, button = self._drag
@@ -819,7 +1010,9 @@ class ViewerPage:
         if not dpg.is_mouse_button_down(button):
             clicked = button == dpg.mvMouseButton_Left and not self._moved
             source = dragged.state.source
-            if clicked and dragged.slot == "failed" and source is not None:
+            if clicked and dragged.slot == "ready" and self._on_plane(dragged):
+                self._pick(dragged, point)  # a click on a plane moves the crosshair there
+            elif clicked and dragged.slot == "failed" and source is not None:
                 failed_whole = source.failure is not None
                 source.retry(None if failed_whole else dragged.state.index)
                 if failed_whole:
@@ -833,13 +1026,25 @@ class ViewerPage:
         self._moved = True
         self._last_mouse = point
         state = dragged.state
-        if button == dpg.mvMouseButton_Left:
+        if self._crosshair_drag:
+            self._pick(dragged, point)
+        elif button == dpg.mvMouseButton_Left:
             state.drag_window(dx, dy)
         elif button == dpg.mvMouseButton_Right:
             centre = (dragged.size[0] / 2, dragged.size[1] / 2)
             self._zoom_at(dragged, centre, state.zoom * math.exp(-dy / 200))
         else:
             state.pan_by(dx, dy)
+
+    def _on_plane(self, view: ViewportView) -> bool:
+        mpr = self.mpr
+        return mpr is not None and mpr.kind_of(view.state.id) is not None
+
+    def _pick(self, view: ViewportView, point: tuple[float, float]) -> None:
+        transform, mpr = view.transform(), self.mpr
+        if transform is not None and mpr is not None:
+            column, row = transform.to_image(point)
+            mpr.pick(view.state.id, column, row)
 
     def _key_actions(self) -> list[tuple[int, Action]]:
         """Key -> action on a viewport, made once (polled every frame)."""
@@ -895,6 +1100,10 @@ def _preset_action(name: str, window: tuple[float, float]) -> Action:
 
 def _grid_action(layout: LayoutState, name: str) -> Callable[[], None]:
     return lambda: layout.set_grid(name)
+
+
+def _lines_of(mpr: MprState, viewport_id: int) -> Callable[[], list[CrosshairLine]]:
+    return lambda: mpr.lines(viewport_id)
 
 
 def _about(event: LoaderError, source: object) -> bool:

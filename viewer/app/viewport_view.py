@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import dearpygui.dearpygui as dpg
 import numpy as np
@@ -29,6 +30,7 @@ from viewer.loader import CachedFrame, to_rgba
 
 from .fonts import BASE_SIZE, Fonts
 from .model.annotations import AnnotationCache, SliceAnnotations, pixel_aspect, position_text
+from .model.mpr import CrosshairLine
 from .model.pyramids import PyramidCache
 from .model.reference import reference_line
 from .model.screen import OVERLAY_COLOUR, ScreenImage
@@ -97,6 +99,8 @@ class ViewportView:
         #: What the pointer's value was last worked out for.
         self._probed: tuple[int, int, int, int] | None = None
         self.rendered_slices = 0
+        #: Lines drawn over the image (MPR crosshair), in image coordinates; None: none.
+        self.lines: Callable[[], Sequence[CrosshairLine]] | None = None
         self._disconnect = state.changed.connect(self._on_change)
 
     # -- building -----------------------------------------------------------------------
@@ -189,6 +193,10 @@ class ViewportView:
 
     def invalidate(self) -> None:
         self._pixels_dirty = self._draw_dirty = True
+
+    def redraw(self) -> None:
+        """Draw the overlays again (the image stays): e.g. the crosshair moved."""
+        self._draw_dirty = True
 
     @property
     def slot(self) -> SlotState:
@@ -328,6 +336,10 @@ class ViewportView:
 
     def want_pyramids(self, radius: int) -> None:
         """Large neighbours in memory get their pyramids while the user looks at this one."""
+        if self.frame is not None and not self.pyramids.wants_pyramid(self.frame.pixels):
+            # Neighbours are the size of this one: none of them wants a pyramid, and
+            # asking a source for them may cost (an MPR plane or slab is computed).
+            return
         # Farthest first: the last asked is built first.
         for distance in range(radius, 0, -1):
             for neighbour in (self.state.index + distance, self.state.index - distance):
@@ -440,6 +452,7 @@ class ViewportView:
             if self.reference is not None and transform is not None:
                 start, end = (transform.to_screen(p) for p in self.reference)
                 dpg.draw_line(start, end, color=REFERENCE, thickness=2, parent=canvas)
+            self._draw_lines()
         elif state.source is not None:
             source = state.source
             message = ViewportState.placeholder(self._slot) or ""
@@ -463,6 +476,14 @@ class ViewportView:
             dpg.draw_rectangle(
                 (1, 1), (width - 1, height - 1), color=ACTIVE, thickness=2, parent=canvas
             )
+
+    def _draw_lines(self) -> None:
+        transform = self.transform()
+        if self.lines is None or transform is None:
+            return
+        for line in self.lines():
+            start, end = transform.to_screen(line.start), transform.to_screen(line.end)
+            dpg.draw_line(start, end, color=line.colour, thickness=1, parent=self.canvas)
 
     def _text(
         self, at: tuple[float, float], text: str, color: tuple[int, ...] = OVERLAY, size: int = 16

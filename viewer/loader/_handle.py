@@ -13,6 +13,7 @@ condition briefly and never wait for I/O.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,35 @@ class SeriesHandle:
                     run.set_state(index, SliceState.MISSING)
                     self.loader._cond.notify_all()
         return found
+
+    def share_pixels(self, index: int, pixels: np.ndarray) -> bool:
+        """Hold slice `index` as `pixels` from now on: the same values in another array.
+
+        A volume built from the series (MPR) copies each slice into one block; handing
+        the block's slice back here lets the cache drop its own array, so the volume
+        is the cached values, not a second copy. `pixels` must equal the cached frame
+        (same shape and dtype; the caller copied it). False if the slice is not cached.
+        """
+        run = self._run
+        layout = run.layout
+        if self._closed or layout is None or not 0 <= index < len(layout):
+            return False
+        ref = layout.slices[index]
+        key = FrameKey(run.key, ref.sop_uid, ref.frame)
+        cache = self.loader.cache
+        with self.loader._cond:
+            found = cache.peek(key)
+            if found is None or found.pixels is pixels:
+                return False
+            if found.pixels.shape != pixels.shape or found.pixels.dtype != pixels.dtype:
+                raise ValueError(
+                    f"slice {index} is {found.pixels.dtype} {found.pixels.shape}, "
+                    f"not {pixels.dtype} {pixels.shape}"
+                )
+            shared = dataclasses.replace(found, pixels=pixels)
+            admitted, evicted = cache.put(key, shared, index=index if run.focused else None)
+            self.loader._hub.evicted_locked(evicted)
+        return admitted
 
     def rgba(
         self,

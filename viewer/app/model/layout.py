@@ -1,7 +1,7 @@
 """The Viewer's layout: a grid of viewports, which one is active, and how they link.
 
 `LayoutState` holds `MAX_VIEWPORTS` `ViewportState`s and shows the first rows x
-columns of them (1x1, 1x2, 2x1, 2x2); the others keep their series, hidden (their
+columns of them (1x1, 1x2, 2x1, 2x2, 1x3); the others keep their series, hidden (their
 loading paused), so going back to 2x2 brings them back. As immvision links images by
 a shared key, linking is data here: viewports with the same `link_group` scroll
 together, and with `link_camera` / `link_contrast` on they also share zoom/pan and
@@ -24,7 +24,10 @@ __all__ = ["GRIDS", "MAX_VIEWPORTS", "Grid", "LayoutState", "LayoutTopic"]
 
 Grid = tuple[int, int]
 #: The layouts offered, by name (rows x columns).
-GRIDS: dict[str, Grid] = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1), "2x2": (2, 2)}
+GRIDS: dict[str, Grid] = {
+    "1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1), "2x2": (2, 2),
+    "1x3": (1, 3),  # the MPR layout: axial, coronal, sagittal side by side
+}  # fmt: skip
 MAX_VIEWPORTS = 4
 #: "grid": rows x columns changed; "active": another viewport is active; "links":
 #: link groups, their toggles or alignment changed; "sources": a viewport got a source.
