@@ -171,6 +171,35 @@ class ScrollResult:
     late_hits: int  # after the first second
     late_ticks: int
 
+    @property
+    def overall(self) -> float | None:
+        """Hit ratio over every tick; None when there was no tick (a run under 1/30 s)."""
+        return self.hits / self.ticks if self.ticks else None
+
+    @property
+    def late(self) -> float | None:
+        """Hit ratio after the first second; None when the scroll lasted no longer."""
+        return self.late_hits / self.late_ticks if self.late_ticks else None
+
+
+def scroll_line(scroll: list[ScrollResult], seconds: float, where: str) -> str:
+    """The scroll figures of `scroll` (one result per round), medians over the rounds.
+
+    A scroll of a second or less has no "after the first second" part: that figure is
+    then not measured rather than a division by zero.
+    """
+
+    def percent(values: list[float | None]) -> str:
+        measured = [v for v in values if v is not None]
+        return f"{_median(measured) * 100:5.1f}%" if measured else "  n/a"
+
+    late = percent([s.late for s in scroll])
+    note = " (target >= 99%)" if late.strip() != "n/a" else " (scroll longer than 1 s to measure)"
+    return (
+        f"scroll 30 slices/s for {seconds:g} s, {where}: hits {percent([s.overall for s in scroll])} "
+        f"overall, {late} after the first second{note}"
+    )
+
 
 def ours_scroll(
     client: DicomWebClient,
@@ -364,13 +393,8 @@ def measure(
             ours_scroll(client, target, seconds=scroll_seconds, middle=middle)
             for _ in range(max(1, rounds // 2))
         ]
-        late = [s.late_hits / s.late_ticks for s in scroll]
-        overall = [s.hits / s.ticks for s in scroll]
         where = "opened at the middle slice" if middle else "default open"
-        print(
-            f"scroll 30 slices/s for {scroll_seconds:g} s, {where}: hits {_median(overall) * 100:5.1f}% overall, "
-            f"{_median(late) * 100:5.1f}% after the first second (target >= 99%)"
-        )
+        print(scroll_line(scroll, scroll_seconds, where))
 
     for budget, disk in ((1024 * MiB, False), (64 * MiB, False), (64 * MiB, True)):
         rss = peak_rss(target, budget, disk=disk)
@@ -415,6 +439,8 @@ def main() -> int:
     parser.add_argument("--j2k", action="store_true", help="also time the J2K series per pool size")
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scroll_seconds <= 0:
+        parser.error("--scroll-seconds must be more than 0")
     if args.rss_child:
         fields = json.loads(args.rss_child[0])
         fields["auth"] = tuple(fields["auth"])
