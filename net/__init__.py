@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from ._discover import Discovery, Finding, discover
     from ._errors import (
+        AnswerTooLarge,
         AuthError,
         CertificateExpired,
         DicomWebError,
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
     from ._source import StudySource
 
 _WHERE: dict[str, str] = {
+    "AnswerTooLarge": "._errors",
     "AuthError": "._errors",
     "AuthType": "._config",
     "CertificateExpired": "._errors",
@@ -182,6 +184,7 @@ __all__ = [
     "QIDO_RECORD_CEILING",
     "SECRET_FIELDS",
     "SERVER_FIELDS",
+    "AnswerTooLarge",
     "AuthError",
     "AuthType",
     "CertificateExpired",

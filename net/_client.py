@@ -1011,7 +1011,7 @@ class DicomWebClient:
             url,
             params=params,
             headers={"Accept": "image/jpeg"},  # Orthanc 1.10 answers 400 to a list with q-values
-            max_bytes=self.size_limits.image_bytes,
+            limit="image_bytes",
             what=f"The {source} image",
         )
         media_type = sniff_media_type(response.content, response.headers.get("content-type", ""))
@@ -1118,7 +1118,7 @@ class DicomWebClient:
             self.wado_uri_root,
             params=params,
             headers={"Accept": content_type},
-            max_bytes=self.size_limits.part_bytes if dicom else self.size_limits.image_bytes,
+            limit="part_bytes" if dicom else "image_bytes",
             what="The WADO-URI object",
         )
         data = response.content

@@ -165,7 +165,7 @@ class _Probe:
                     return _Answer(r.status_code, r.headers)
             response = session.request(
                 "GET", url, params=params, headers=headers, watch=watch,
-                max_bytes=_PROBE_BYTES,
+                limit="discovery probe", max_bytes=_PROBE_BYTES,
             )  # fmt: skip
             return _Answer(response.status_code, response.headers, response.content)
         except DicomWebError as exc:

@@ -19,7 +19,9 @@ what to do, and never contain credentials::
     ├── ServerError                other 4xx/5xx answers
     │   └── TooManyResults         a search lists no more results (AWS: 10,000 records)
     └── ProtocolError              the answer is not what DICOMweb promises (bad multipart,
-                                   bad JSON, not DICOM)
+        │                          bad JSON, not DICOM)
+        └── AnswerTooLarge         the answer exceeds a size limit (`SizeLimits`); asking
+                                   again gets the same answer, so callers do not retry it
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "AnswerTooLarge",
     "AuthError",
     "CertificateExpired",
     "DicomWebError",
@@ -144,3 +147,18 @@ class TooManyResults(ServerError):
 
 class ProtocolError(DicomWebError):
     """The server's answer broke the DICOMweb/HTTP contract (multipart, JSON, DICOM)."""
+
+
+class AnswerTooLarge(ProtocolError):
+    """An answer (or one part of it) is larger than a size limit: reading stopped there.
+
+    `limit` names the limit: a `SizeLimits` field (``json_bytes``, ``image_bytes``,
+    ``part_bytes``...) or, for a cap of its own, what it bounds; `max_bytes` is its value.
+    Unlike a broken connection this is not transient: the same request brings the same
+    answer, until the limit is raised.
+    """
+
+    def __init__(self, message: str, *, limit: str, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.max_bytes = max_bytes

@@ -25,6 +25,7 @@ from ._backend import watched
 from ._body import ACCEPT_ENCODING, Watch, describe_size, make_decoder
 from ._config import ServerConfig, origin_of
 from ._errors import (
+    AnswerTooLarge,
     AuthError,
     DicomWebError,
     InsecureUrl,
@@ -178,36 +179,38 @@ class HttpSession:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        limit: str = "json_bytes",
         max_bytes: int | None = None,
         what: str = "The answer",
         watch: Watch | None = None,
     ) -> httpx.Response:
         """Send a request and read the whole answer; raise `DicomWebError` for failures.
 
-        The body may be at most `max_bytes` once decoded (default `SizeLimits.json_bytes`;
-        `what` names it in the error), and the request is bounded by `watch` (default:
-        the total deadline `Deadlines.request`).
+        The body may be at most the `SizeLimits` field named `limit` once decoded (or
+        `max_bytes`, a cap of the caller's own that `limit` then names); more raises
+        `AnswerTooLarge` (`what` names the answer). The request is bounded by `watch`
+        (default: the total deadline `Deadlines.request`).
         """
         watch = watch or self.request_watch()
-        limit = self.size_limits.json_bytes if max_bytes is None else max_bytes
+        cap = int(getattr(self.size_limits, limit)) if max_bytes is None else max_bytes
         response = self._send(
             method, url, params=params, headers=headers, content=content, watch=watch
         )
         try:
             declared = _declared_length(response)
-            if declared is not None and declared > limit:
-                raise self._too_large(what, limit, response)
+            if declared is not None and declared > cap:
+                raise self._too_large(what, limit, cap, response)
             pieces: list[bytes] = []
             size = 0
             for piece in self.iter_body(response, watch, url):
                 size += len(piece)
-                if size > limit:
-                    raise self._too_large(what, limit, response)
+                if size > cap:
+                    raise self._too_large(what, limit, cap, response)
                 pieces.append(piece)
             try:
                 body = b"".join(pieces)
             except MemoryError:
-                raise self._too_large(what, size, response) from None
+                raise self._too_large(what, limit, size, response) from None
         finally:
             response.close()
         # What `Response.read()` would have stored: callers use `.content` and `.text`.
@@ -267,13 +270,17 @@ class HttpSession:
         except httpx.HTTPError as exc:
             raise self._map_transport(exc, url, watch) from exc
 
-    def _too_large(self, what: str, limit: int, response: httpx.Response) -> ProtocolError:
-        return ProtocolError(
-            f"{what} is larger than {describe_size(limit)}, the most this viewer reads; "
-            "reading stopped.",
+    def _too_large(
+        self, what: str, limit: str, max_bytes: int, response: httpx.Response
+    ) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"{what} is larger than {describe_size(max_bytes)}, the most this viewer reads "
+            f"(size limit {limit}); reading stopped.",
             server=self.server,
             hint="Narrow the request (e.g. a smaller search); if the answer is genuine, "
             "ask for the limit to be raised.",
+            limit=limit,
+            max_bytes=max_bytes,
             request=response.request,
             response=response,
         )

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
-from ._errors import ProtocolError
+from ._errors import AnswerTooLarge, ProtocolError
 from ._limits import DEFAULT_SIZE_LIMITS
 
 __all__ = [
@@ -346,16 +346,18 @@ class PartBuffer:
                 break
         self._check(self.headers, bytes(head))
 
-    def _too_large(self, size: int) -> ProtocolError:
+    def _too_large(self, size: int) -> AnswerTooLarge:
         from ._body import describe_size
 
-        return ProtocolError(
+        return AnswerTooLarge(
             f"A part of the answer is larger than {describe_size(self._max)} "
-            f"({size} bytes or more), the most this viewer reads for one instance; "
-            "reading stopped.",
+            f"({size} bytes or more), the most this viewer reads for one instance "
+            "(size limit part_bytes); reading stopped.",
             server=self._server,
             hint="If the server really holds instances this large (e.g. whole-slide images), "
             "raise the part limit; otherwise report the server's answer to its administrator.",
+            limit="part_bytes",
+            max_bytes=self._max,
         )
 
 

@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: the test PACS and the switch that skips integration tests.
+"""Suite-wide fixtures: the test PACS, the hostile server, and the switch that skips
+integration tests.
 
 Integration tests (``@pytest.mark.integration``) run against a real Orthanc behind
 nginx TLS that the `pacs` fixture starts once per session (tests/support/pacs.py).
@@ -16,7 +17,8 @@ import pytest
 
 from net._config import ServerConfig
 from net._quirks import forget_servers
-from tests.support.pacs import TestPacs, run_test_pacs
+from tests.support.hostile import HostileServer, certificates_in, run_hostile_server
+from tests.support.pacs import Certificates, TestPacs, run_test_pacs
 from tests.support.quirks import QuirksFront, run_quirks_front
 from tests.support.testdata import ensure_phantom, upload_testdata
 from tests.support.token_admin import TokenServerAdmin
@@ -36,6 +38,19 @@ def _forget_what_servers_did() -> None:
     """Each test starts with a client that has learned nothing about any server
     (`net._quirks.ServerMemory` lives as long as the process)."""
     forget_servers()
+
+
+@pytest.fixture(scope="session")
+def hostile_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return certificates_in(tmp_path_factory.mktemp("hostile-tls"))
+
+
+@pytest.fixture
+def hostile(hostile_certificates: Certificates) -> Iterator[HostileServer]:
+    """The suite's hostile HTTPS server (loopback only) for one test: give it routes,
+    point a client at `origin` (tests/support/hostile.py)."""
+    with run_hostile_server(hostile_certificates) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from net import (
+    AnswerTooLarge,
     Deadlines,
     DicomWebClient,
     ProtocolError,
@@ -107,7 +108,8 @@ def test_a_1_gib_search_answer_stops_at_the_json_limit(
     hostile.route(QIDO, flood(b"[", item, 1024 * MiB))
     with client(hostile, hostile_certificates) as c:
         error, peak = peak_memory(c.search_studies)
-    assert isinstance(error, ProtocolError), error
+    assert isinstance(error, AnswerTooLarge), error  # a ProtocolError that names its limit
+    assert error.limit == "json_bytes" and error.max_bytes == 64 * MiB
     assert "larger than 64 MiB" in error.message and "search answer" in error.message
     assert peak < MEMORY_BOUND
     assert hostile.sent[0] < 200 * MiB  # the client hung up, it did not drain 1 GiB
@@ -142,9 +144,10 @@ def test_a_gzip_bomb_in_a_thumbnail_stops_at_the_image_limit(
     hostile: HostileServer, hostile_certificates: Certificates
 ) -> None:
     hostile.route("/pacs/", gzip_bomb(gzip_bomb_body(256 * MiB), content_type="image/jpeg"))
-    with client(hostile, hostile_certificates) as c, pytest.raises(ProtocolError) as info:
+    with client(hostile, hostile_certificates) as c, pytest.raises(AnswerTooLarge) as info:
         c.rendered("1.2.3", "4.5.6")
     assert "rendered image is larger than 32 MiB" in info.value.message
+    assert info.value.limit == "image_bytes"
 
 
 def test_an_endless_multipart_part_stops_at_the_part_limit_on_disk_not_in_memory(
@@ -154,7 +157,8 @@ def test_an_endless_multipart_part_stops_at_the_part_limit_on_disk_not_in_memory
     sizes = SizeLimits(part_bytes=96 * MiB, spool_bytes=16 * MiB)
     with client(hostile, hostile_certificates, sizes=sizes) as c:
         error, peak = peak_memory(lambda: list(c.iter_series_parts("1.2.3", "4.5.6")))
-    assert isinstance(error, ProtocolError), error
+    assert isinstance(error, AnswerTooLarge), error
+    assert error.limit == "part_bytes" and error.max_bytes == 96 * MiB
     assert "larger than 96 MiB" in error.message and "raise the part limit" in error.hint
     assert peak < 64 * MiB  # spooled past 16 MiB: memory does not grow with the part
 

@@ -168,7 +168,7 @@ def test_sniff_media_type(data: bytes, declared: str, expected: str) -> None:
 def test_public_surface_is_pinned() -> None:
     # Changing the public API of net/ must be a deliberate act: update this list too.
     expected = """
-        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY QIDO_RECORD_CEILING SECRET_FIELDS SERVER_FIELDS AuthError AuthType
+        DEFAULT_CONNECT_TIMEOUT DEFAULT_LOGIN_TIMEOUT DEFAULT_READ_TIMEOUT DEFAULT_RETRY QIDO_RECORD_CEILING SECRET_FIELDS SERVER_FIELDS AnswerTooLarge AuthError AuthType
         DEFAULT_DEADLINES DEFAULT_SIZE_LIMITS Deadlines SizeLimits
         CertificateExpired CheckResult CheckStatus DicomWebClient DicomWebError Discovery Finding Frame
         HostnameMismatch InsecureUrl InstanceSummary LoginCancelled LoopbackLogin NotFound ProtocolError RenderedImage

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from pydicom.dataset import Dataset
 
 from net import (
+    AnswerTooLarge,
     AuthError,
     DicomWebClient,
     Frame,
@@ -104,10 +105,10 @@ def raw_bytes(ds: Dataset) -> bytes | None:
 def is_transient(error: BaseException) -> bool:
     """Whether asking again may help: a dropped connection, a gateway, a broken body.
 
-    Not a refused login, a missing object, a certificate problem or a 4xx answer:
-    those fail the same way every time.
+    Not a refused login, a missing object, a certificate problem, a 4xx answer or an
+    answer over a size limit: those fail the same way every time.
     """
-    if isinstance(error, TlsError | AuthError | NotFound | InsecureUrl):
+    if isinstance(error, TlsError | AuthError | NotFound | InsecureUrl | AnswerTooLarge):
         return False
     if isinstance(error, ServerError):
         return (error.status_code or 0) >= 500
