@@ -165,3 +165,35 @@ def test_uneven_spacing_is_resampled_and_the_note_says_so(loader, study) -> None
         np.testing.assert_allclose(volume.data[SLICES - 1 - 7], np.rint(expected), atol=1)
     finally:
         local.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("orientation", "position", "text"),
+    [
+        ([1, 0, 0, 0, 1, 0], [-179, -179, 12.5], "Z 12.5 mm"),
+        ([1, 0, 0, 0, 0, -1], [-179, -30, 100], "Y -30.0 mm"),
+        ([0, 1, 0, 0, 0, -1], [40.2, -179, 100], "X 40.2 mm"),
+    ],
+)
+def test_the_position_line_names_the_axis_a_plane_is_across(orientation, position, text) -> None:
+    from pydicom.dataset import Dataset
+
+    from viewer.app.model.annotations import position_text
+
+    ds = Dataset()
+    ds.ImageOrientationPatient = orientation
+    ds.ImagePositionPatient = position
+    ds.SliceLocation = 999  # a vendor's number: the geometry comes first
+    assert position_text(ds) == text
+
+
+def test_a_coronal_plane_says_where_it_is(loader, study) -> None:
+    from viewer.app.model.annotations import position_text
+
+    handle = loaded(loader, study)
+    stack = MprVolume(loader.open_series(handle.series_uid, study_uid=study.study_uid))
+    stack.build()
+    coronal = PlaneSource(stack, "coronal")
+    y = stack.planes["coronal"].position(10)[1]
+    assert position_text(coronal.header(10)) == f"Y {y:.1f} mm"
+    coronal.close()

@@ -56,16 +56,37 @@ def pixel_aspect(ds: Dataset | None) -> float:
 
 
 def position_text(ds: Dataset | None) -> str:
-    """The slice's position for the overlays ("Z 12.5 mm"), empty when unknown."""
+    """The slice's position for the overlays, empty when unknown.
+
+    Along the patient axis the slice is across (its normal's largest component):
+    "Z 12.5 mm" on an axial slice, "Y -30.0 mm" on a coronal one, "X 40.2 mm" on a
+    sagittal one (LPS, PS3.3 C.7.6.2.1.1): the coordinate every pixel of that slice
+    shares. Without an orientation, Slice Location (a vendor's axial position).
+    """
     if ds is None:
         return ""
+    position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+    try:
+        row = [float(v) for v in orientation[:3]]
+        column = [float(v) for v in orientation[3:6]]
+        point = [float(v) for v in position[:3]]
+    except (TypeError, ValueError, IndexError):
+        pass
+    else:
+        normal = [
+            row[1] * column[2] - row[2] * column[1],
+            row[2] * column[0] - row[0] * column[2],
+            row[0] * column[1] - row[1] * column[0],
+        ]
+        if len(point) == 3 and any(normal):
+            axis = max(range(3), key=lambda n: abs(normal[n]))
+            return f"{'XYZ'[axis]} {point[axis]:.1f} mm"
     location = ds.get("SliceLocation")
     if location is not None:
         try:
             return f"Z {float(location):.1f} mm"
         except (TypeError, ValueError):
             return ""
-    position = ds.get("ImagePositionPatient")
     try:
         return f"Z {float(position[2]):.1f} mm"
     except (TypeError, ValueError, IndexError):
