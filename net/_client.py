@@ -297,6 +297,11 @@ class DicomWebClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called: its connections are closed, it sends nothing."""
+        return self._http.closed
+
     def __enter__(self) -> DicomWebClient:
         return self
 

@@ -150,6 +150,10 @@ class HttpSession:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
     def __enter__(self) -> HttpSession:
         return self
 

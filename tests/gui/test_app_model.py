@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,6 +125,76 @@ def test_a_newer_task_of_the_same_kind_supersedes_the_older_one() -> None:
     ui.drain()
     assert got == ["second"]  # the first one's answer was dropped
     assert activity[-1] == ()
+    tasks.shutdown()
+
+
+def handled(future: Future[Any]) -> threading.Event:
+    """Set once `BackgroundTasks` has handled the finished `future` (done callbacks run
+    in the order they were added: this one after the tasks' own)."""
+    event = threading.Event()
+    future.add_done_callback(lambda _: event.set())
+    return event
+
+
+def test_a_superseded_tasks_result_goes_to_on_discard_not_to_on_done() -> None:
+    # A connect task makes clients: superseded while it ran, they must still be closed.
+    ui = UiQueue()
+    tasks = BackgroundTasks(ui)
+    release = threading.Event()
+    done: list[str] = []
+    discarded: list[str] = []
+
+    def slow(cancel: CancelToken) -> str:
+        release.wait(10)
+        return "first"
+
+    first = tasks.submit("connect", "first", slow, on_done=done.append,
+                         on_discard=discarded.append)  # fmt: skip
+    first_handled = handled(first.future)
+    tasks.submit("connect", "second", lambda cancel: "second", on_done=done.append,
+                 on_discard=discarded.append)  # fmt: skip
+    release.set()
+    assert first_handled.wait(10)
+    assert tasks.wait_until_idle(10)
+    ui.drain()
+    assert done == ["second"] and discarded == ["first"]
+    tasks.shutdown()
+
+
+def test_a_result_that_arrives_after_its_task_was_cancelled_is_discarded_once() -> None:
+    ui = UiQueue()
+    tasks = BackgroundTasks(ui)
+    finished, cancelled = threading.Event(), threading.Event()
+    discarded: list[tuple[str, str]] = []
+
+    def work(cancel: CancelToken) -> str:
+        cancelled.wait(10)
+        return "late"
+
+    def discard(result: str) -> None:
+        discarded.append((result, threading.current_thread().name))
+        finished.set()
+
+    # Cancelled while its work runs: the result is discarded on the worker, at once
+    # (after a shutdown nothing drains the UI queue any more).
+    task = tasks.submit("connect", "c", work, on_done=lambda _: None, on_discard=discard)
+    tasks.shutdown(cancel_futures=True)
+    cancelled.set()
+    assert finished.wait(10)
+    task.future.result(timeout=10)
+    assert discarded == [("late", discarded[0][1])] and discarded[0][1].startswith("zhiva-ui")
+    ui.drain()  # nothing is left for the UI thread to discard again
+    assert len(discarded) == 1
+
+    # Cancelled after its work ended, before the UI thread delivered it: discarded there.
+    ui, later = UiQueue(), []
+    tasks = BackgroundTasks(ui)
+    task = tasks.submit("connect", "c", lambda cancel: "ended", on_done=lambda _: None,
+                        on_discard=later.append)  # fmt: skip
+    assert handled(task.future).wait(10)  # its answer is posted to the UI thread
+    tasks.cancel("connect")
+    ui.drain()
+    assert later == ["ended"]
     tasks.shutdown()
 
 

@@ -377,6 +377,9 @@ class App:
             lambda cancel: _connect(registry, config),
             on_done=lambda clients: self._server_ready(config, clients),
             on_error=failed,
+            # Superseded (another server chosen, an edit saved) while it ran: the clients
+            # it made are nobody's, their connections and credentials go now.
+            on_discard=_close_clients,
         )
 
     def loader_hub(self) -> LoaderHub:
@@ -905,6 +908,12 @@ def _connect(
         return client, client
     plain = DicomWebClient(msgspec.structs.replace(config, fuzzy_matching=False), auth)
     return client, plain
+
+
+def _close_clients(clients: tuple[DicomWebClient, ...]) -> None:
+    # On any thread (BackgroundTasks' on_discard): closing touches no GUI.
+    for client in {id(c): c for c in clients}.values():
+        client.close()
 
 
 def _export_basename() -> str:

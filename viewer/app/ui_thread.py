@@ -7,9 +7,10 @@ state is not locked, so workers never touch either: they `post` a callable to th
 `BackgroundTasks` follows napari's pattern: the UI thread captures an immutable request,
 a small `ThreadPoolExecutor` runs it, a newer task of the same kind supersedes (and
 cancels) the older one, and results carry a generation number so a stale one is
-dropped instead of overwriting a newer answer. Exceptions from workers reach the UI as
-`on_error` calls (or the notice sink), never as a dead thread. `wait_until_idle` and
-`shutdown(cancel_futures=True)` are for tests and exit.
+dropped instead of overwriting a newer answer; a dropped result that holds resources
+(open clients) goes to the task's `on_discard` instead of being leaked. Exceptions from
+workers reach the UI as `on_error` calls (or the notice sink), never as a dead thread.
+`wait_until_idle` and `shutdown(cancel_futures=True)` are for tests and exit.
 """
 
 from __future__ import annotations
@@ -145,10 +146,16 @@ class BackgroundTasks:
         *,
         on_done: Callable[[T], None],
         on_error: Callable[[BaseException], None] | None = None,
+        on_discard: Callable[[T], None] | None = None,
     ) -> Task[T]:
         """Run `work` on a worker; `on_done`/`on_error` run on the UI thread.
 
         A live task of the same kind is cancelled first: its result will be dropped.
+        A result that is dropped (the task was superseded or cancelled, or the tasks
+        shut down, before it was delivered) goes to `on_discard`, e.g. to close what
+        the work opened. It runs on the UI thread, or on the worker when the task was
+        cancelled before its work ended (the UI queue may never be drained again, at
+        exit): it must be safe on any thread and must not touch the GUI.
         """
         if self._closed:
             raise RuntimeError("background tasks are shut down")
@@ -158,9 +165,14 @@ class BackgroundTasks:
         future = self._pool.submit(work, token)
         task: Task[T] = Task(kind, label, self._generation, token, future)
         self._live[kind] = task
-        future.add_done_callback(
-            lambda done: self._ui.post(lambda: self._finish(task, done, on_done, on_error))
-        )
+
+        def done(finished: concurrent.futures.Future[T]) -> None:
+            if task.cancelled:
+                _discard(finished, on_discard)  # nobody will ask for it now
+            else:
+                self._ui.post(lambda: self._finish(task, finished, on_done, on_error, on_discard))
+
+        future.add_done_callback(done)
         self._activity_changed()
         return task
 
@@ -170,10 +182,13 @@ class BackgroundTasks:
         future: concurrent.futures.Future[T],
         on_done: Callable[[T], None],
         on_error: Callable[[BaseException], None] | None,
+        on_discard: Callable[[T], None] | None,
     ) -> None:
         current = self._live.get(task.kind)
         if current is not task or task.cancelled or future.cancelled():
-            return  # superseded or cancelled: its answer is no longer wanted
+            # Superseded or cancelled (after its work ended): the answer is not wanted.
+            _discard(future, on_discard)
+            return
         del self._live[task.kind]
         self._activity_changed()
         exc = future.exception()
@@ -236,3 +251,13 @@ class BackgroundTasks:
             for kind in list(self._live):
                 self.cancel(kind)
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _discard(future: concurrent.futures.Future[T], on_discard: Callable[[T], None] | None) -> None:
+    """Hand a result nobody will receive to `on_discard` (if the work produced one)."""
+    if on_discard is None or future.cancelled() or future.exception() is not None:
+        return
+    try:
+        on_discard(future.result())
+    except Exception:
+        log.exception("discarding a background result failed")
