@@ -81,6 +81,9 @@ class LoaderBase:
     def _fetch_metadata(self, run: Run) -> None:
         raise NotImplementedError
 
+    def _fetch_refresh(self, run: Run) -> None:
+        raise NotImplementedError
+
     def _stream(self, run: Run) -> None:
         raise NotImplementedError
 
@@ -105,6 +108,9 @@ class LoaderBase:
         raise NotImplementedError
 
     def _announce(self, run: Run, handle: SeriesHandle) -> None:
+        raise NotImplementedError
+
+    def _refreshed(self, run: Run, layout: SeriesLayout) -> None:
         raise NotImplementedError
 
     def _fail_series(self, run: Run, reason: str, error: BaseException | None) -> None:

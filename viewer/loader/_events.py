@@ -81,11 +81,18 @@ class FirstImage:
 
 @dataclass(frozen=True, slots=True)
 class SeriesOpened:
-    """The series' layout is known: slice count, order, and where the cursor is."""
+    """The series' layout is known: slice count, order, and where the cursor is.
+
+    `reloaded`: the series was read again while open because its source holds more of
+    it now (`SeriesLoader.refresh_series`): the same series with more slices, `cursor`
+    on the same image as before (its position may have moved), so a viewport keeps its
+    view instead of starting over.
+    """
 
     handle: SeriesHandle
     layout: SeriesLayout
     cursor: int
+    reloaded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,10 @@ class SeriesHandle:
         self._cursor: int | None = None
         #: Asked for before the layout was known (the open's cursor, an early scroll).
         self._pending = cursor
+        #: Set while the series is read again (`SeriesLoader.refresh_series`): the image
+        #: the cursor was on, and that the next `SeriesOpened` is a reload.
+        self._anchor: tuple[str, int] | None = None
+        self._reloaded = False
         self._visible = visible
         self._closed = False
 

@@ -29,7 +29,7 @@ from ._instance import (
     instance_from_dataset,
     instance_from_part10,
 )
-from ._layout import build_layout
+from ._layout import SeriesLayout, build_layout
 from ._pool import Job
 from ._progress import SliceState
 from ._run import Run, StreamState
@@ -56,13 +56,31 @@ class LoaderJobs(LoaderBase):
     def _stale(self, run: Run) -> bool:
         return run.closed or self._closed
 
-    def _fetch_metadata(self, run: Run) -> None:
+    def _read_layout(self, run: Run) -> SeriesLayout:
         self._trace.add("request", run.generation, run.series_uid, detail="metadata")
+        headers = self._with_retries(
+            lambda: self._source.series_metadata(run.study_uid, run.series_uid)
+        )
+        return build_layout(run.study_uid, run.series_uid, headers)
+
+    def _fetch_refresh(self, run: Run) -> None:
+        """Read the series' metadata again (`SeriesLoader.refresh_series`); a failure
+        leaves the series as it was, with the layout it had."""
         try:
-            headers = self._with_retries(
-                lambda: self._source.series_metadata(run.study_uid, run.series_uid)
-            )
-            layout = build_layout(run.study_uid, run.series_uid, headers)
+            layout = self._read_layout(run)
+        except Exception as exc:
+            if not isinstance(exc, DicomWebError | OSError | render.RenderError):
+                self._report(exc, run)
+            with self._cond:
+                run.refreshing = run.refresh_again = False
+                self._trace.add("error", run.generation, run.series_uid, detail=f"refresh: {exc}")
+            return
+        with self._cond:
+            self._refreshed(run, layout)
+
+    def _fetch_metadata(self, run: Run) -> None:
+        try:
+            layout = self._read_layout(run)
         except Exception as exc:
             if not isinstance(exc, DicomWebError | OSError | render.RenderError):
                 self._report(exc, run)  # a bug, not the server: say so loudly too

@@ -39,7 +39,10 @@ that:
   series cannot be listed in `StudyFailed`.
 * **Generations.** Each opened series is a `Run`; closing its last handle closes
   it, and work that still holds it notices and stops (the stream closes its
-  response, releasing the connection); late results are dropped.
+  response, releasing the connection); late results are dropped. A series whose
+  source found more of it (a folder still being scanned) is read again
+  (`refresh_series`): its handles move to a new run with the new layout, each on
+  the image it showed.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ from ._events import (
 from ._handle import SeriesHandle
 from ._hub import LoaderHub, default_workers
 from ._jobs import LoaderJobs
-from ._layout import InstanceHeader
+from ._layout import InstanceHeader, SeriesLayout
 from ._plan import LAYOUT_FROM_STREAM_MAX, LAYOUT_WAIT_S, LoaderPlanning
 from ._pool import Job
 from ._progress import SliceState
@@ -516,10 +519,12 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         layout = run.layout
         assert layout is not None
         n = len(layout)
+        anchored = layout.index_of(*handle._anchor) if handle._anchor is not None else None
         if n:
             wanted = handle._pending if handle._pending is not None else run.cursor or 0
-            handle._cursor = max(0, min(wanted, n - 1))
-        self._post(SeriesOpened(handle, layout, handle._cursor or 0))
+            handle._cursor = max(0, min(anchored if anchored is not None else wanted, n - 1))
+        reloaded, handle._reloaded, handle._anchor = handle._reloaded, False, None
+        self._post(SeriesOpened(handle, layout, handle._cursor or 0, reloaded=reloaded))
         if not handle.opened.done():
             handle.opened.set_result(layout)
         if run.failure is not None:
@@ -575,6 +580,69 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         self._trace.add("open", fresh.generation, fresh.series_uid, fresh.pending_cursor, "retry")
         self._visibility_changed(fresh)
         self._plan_open(fresh, study, explicit_cursor=fresh.pending_cursor is not None)
+        self._cond.notify_all()
+
+    def refresh_series(self, series_uid: str) -> None:
+        """The source holds more of this series than was read (a folder still being
+        scanned found more of its files): forget its layout and headers, and read the
+        open series again. Until the new layout is in, its handles show the old one;
+        then each keeps its image (the same instance and frame, wherever it now is in
+        the stack) and gets `SeriesOpened` with `reloaded` set. Frames already cached
+        are kept. A series that is not open is read afresh when next opened."""
+        with self._cond:
+            self._check_open()
+            for study in self._studies.values():
+                study.layouts.pop(series_uid, None)
+                study.headers.pop(series_uid, None)
+            run = self._runs.get(series_uid)
+            if run is None:
+                return
+            if run.refreshing:
+                run.refresh_again = True  # what is being read may predate this call
+                return
+            run.refreshing = True
+            self._trace.add("refresh", run.generation, series_uid)
+            self._meta_jobs.append((run, lambda: self._fetch_refresh(run)))
+            self._cond.notify_all()
+
+    def _refreshed(self, run: Run, layout: SeriesLayout) -> None:
+        """The series read again (`refresh_series`): its handles move to a new run."""
+        again = run.refresh_again
+        run.refreshing = run.refresh_again = False
+        if self._stale(run):
+            return
+        old = run.layout
+        if old is None:
+            # Not shown yet (its stream or metadata still on the way): this layout,
+            # read after the source grew, is the one to install.
+            self._install(run, layout, "metadata")
+            fresh = run
+        elif set(layout.headers) == set(old.headers):
+            fresh = run  # nothing new after all
+        else:
+            fresh = self._new_run(run.series_uid, run.study_uid)
+            handles, primary = list(run.handles), run.primary
+            anchors: dict[int, tuple[str, int] | None] = {}
+            for handle in handles:
+                cursor = handle._cursor
+                ref = old.slices[cursor] if cursor is not None and cursor < len(old) else None
+                anchors[handle.id] = (ref.sop_uid, ref.frame) if ref is not None else None
+            self._close_run(run)
+            for handle in handles:
+                handle._run = fresh
+                handle._anchor, handle._reloaded = anchors[handle.id], True
+                handle._cursor = handle._pending = None
+                if handle.opened.done():
+                    handle.opened = Future()
+            fresh.handles = handles
+            fresh.primary = primary if primary in handles else (handles[0] if handles else None)
+            fresh.anchor = anchors[fresh.primary.id] if fresh.primary is not None else None
+            self._trace.add("open", fresh.generation, fresh.series_uid, None, "refresh")
+            self._visibility_changed(fresh)
+            self._install(fresh, layout, "refresh")
+        if again and not self._stale(fresh):
+            fresh.refreshing = True
+            self._meta_jobs.append((fresh, lambda: self._fetch_refresh(fresh)))
         self._cond.notify_all()
 
     def _close_handle(self, handle: SeriesHandle) -> None:

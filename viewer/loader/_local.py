@@ -21,7 +21,8 @@ preamble that still reads as a data set with its UIDs is listed; files sharing a
 Instance UID are counted as `duplicates` (the index keeps the one with more frames).
 The scan can run on its own thread (`start_scan`) reporting `ScanProgress` and
 answering searches from what it found so far, so a folder of 50,000 files lists its
-first studies at once. Searching follows the DICOMweb client's rules where they make
+first studies at once; a series read meanwhile has the files found so far, and
+`grown_series` names those the scan has found more of since (to be read again). Searching follows the DICOMweb client's rules where they make
 sense locally: case-insensitive, ``*``/``?`` wildcards, every word of a name matching.
 """
 
@@ -141,6 +142,9 @@ class LocalFolderSource:
         self._cancel = threading.Event()
         self._scanning = False
         self._summaries = Summaries()
+        #: Instances of each series (study UID, series UID) that its headers were last
+        #: read from (`series_metadata`, `iter_series`): a layout holds at most these.
+        self._served: dict[tuple[str, str], int] = {}
 
     # -- what the last scan found ---------------------------------------------------
 
@@ -166,6 +170,21 @@ class LocalFolderSource:
     @property
     def scanning(self) -> bool:
         return self._scanning
+
+    def grown_series(self) -> list[tuple[str, str, int]]:
+        """Series read (`series_metadata`, `iter_series`) before the scan had found all
+        of their instances: (study UID, series UID, instances found now) each, for a
+        loader to read again (`SeriesLoader.refresh_series`)."""
+        with self._lock:
+            index = self._index
+            if index is None:
+                return []
+            grown = []
+            for (study_uid, series_uid), served in self._served.items():
+                found = sum(i.study_uid == study_uid for i in index.series_instances(series_uid))
+                if found > served:
+                    grown.append((study_uid, series_uid, found))
+            return grown
 
     def notes(self) -> str:
         """What the study list adds to its count: duplicates, skipped files, problems."""
@@ -409,10 +428,16 @@ class LocalFolderSource:
         with self._lock:
             return index.studies()
 
-    def _series_instances(self, study_uid: str, series_uid: str) -> list[LocalInstance]:
+    def _series_instances(
+        self, study_uid: str, series_uid: str, *, serving: bool = False
+    ) -> list[LocalInstance]:
+        """The series' instances found so far; `serving`: their headers are being read
+        for a layout (`grown_series` compares with what the scan finds later)."""
         index = self._index_now()
         with self._lock:
             found = [i for i in index.series_instances(series_uid) if i.study_uid == study_uid]
+            if serving:
+                self._served[(study_uid, series_uid)] = len(found)
         if not found:
             raise NotFound(f"No series {series_uid} in study {study_uid}.", server=self.server)
         # Server order: instance number, then file name (what a PACS would list).
@@ -558,7 +583,8 @@ class LocalFolderSource:
         return header_of(self._read(instance, pixels=False))
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[Dataset]:
-        return [self._header(i) for i in self._series_instances(study_uid, series_uid)]
+        found = self._series_instances(study_uid, series_uid, serving=True)
+        return [self._header(i) for i in found]
 
     def study_metadata(self, study_uid: str) -> list[Dataset]:
         series = [s.series_uid for s in self.search_series(study_uid)]
@@ -570,7 +596,7 @@ class LocalFolderSource:
         return headers
 
     def iter_series(self, study_uid: str, series_uid: str) -> Iterator[Dataset]:
-        for instance in self._series_instances(study_uid, series_uid):
+        for instance in self._series_instances(study_uid, series_uid, serving=True):
             yield self._read(instance, pixels=True)
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:

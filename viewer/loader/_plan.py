@@ -174,7 +174,10 @@ class LoaderPlanning(LoaderBase):
         if run.layout is not None:
             return
         first = layout.index_of(*run.first) if run.first is not None else None
-        if run.pending_cursor is not None:
+        anchored = layout.index_of(*run.anchor) if run.anchor is not None else None
+        if anchored is not None:
+            cursor = anchored
+        elif run.pending_cursor is not None:
             cursor = run.pending_cursor
         elif first is not None:
             cursor = first

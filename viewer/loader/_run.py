@@ -74,6 +74,13 @@ class Run:
     cursor: int | None = None
     #: Set by the UI before the layout was known; wins over the first image.
     pending_cursor: int | None = None
+    #: The image (SOP UID, frame) the cursor was on before the series was read again
+    #: (`SeriesLoader.refresh_series`); wins over `pending_cursor` when in the layout.
+    anchor: tuple[str, int] | None = None
+    #: A refresh is under way (its metadata asked for); `refresh_again`: another was
+    #: asked for meanwhile, and is made once this one is in.
+    refreshing: bool = False
+    refresh_again: bool = False
     #: +1 or -1: the way the user last moved, preferred when two slices tie.
     direction: int = 1
     window: tuple[int, int] = (0, -1)
