@@ -197,3 +197,48 @@ def test_a_coronal_plane_says_where_it_is(loader, study) -> None:
     y = stack.planes["coronal"].position(10)[1]
     assert position_text(coronal.header(10)) == f"Y {y:.1f} mm"
     coronal.close()
+
+
+def test_planes_of_a_series_read_again_are_made_of_the_whole_series(
+    study, tmp_path, monkeypatch
+) -> None:
+    # Opened while its folder was still being scanned, the series is read again once
+    # the scan found the rest (SeriesLoader.refresh_series): the volume of the first
+    # layout does not fit the new one and is made again.
+    import threading
+
+    from tests.support.held_scan import copy_stack_end_first, hold_scan
+
+    series = study["uncompressed"]
+    copy_stack_end_first(list(series.paths), tmp_path / "folder")
+    scan = hold_scan(monkeypatch, after=12)
+    source = LocalFolderSource(tmp_path / "folder")
+    scanned = threading.Event()
+    source.start_scan(lambda progress: scanned.set() if progress.done else None)
+    assert scan.held.wait(30)
+    loader = SeriesLoader(source, owns_source=True)
+    try:
+        stack = MprVolume(loader.open_series(series.series_uid, study_uid=study.study_uid))
+        planes = sources(stack)
+
+        def deliver() -> list[str]:
+            assert loader.hub.wait_until_idle(timeout=60)
+            changes = [planes["axial"].changed_by(event) for event in loader.drain()]
+            for plane in ("coronal", "sagittal"):
+                assert planes[plane].count == SIZE
+            return [c.kind for c in changes if c is not None]
+
+        assert "layout" in deliver() and planes["axial"].count == 12
+        scan.release()
+        assert scanned.wait(30)
+        loader.refresh_series(series.series_uid)
+        assert "layout" in deliver()
+        assert planes["axial"].count == SLICES and stack.volume is not None
+        assert stack.volume.complete and stack.generation == 1
+        for k in (0, 17, SLICES - 1):
+            expected = phantom.phantom_pixels(SLICES - 1 - k, SLICES, SIZE, SIZE)
+            np.testing.assert_array_equal(stack.volume.data[k], expected)
+        for plane in planes.values():
+            plane.close()
+    finally:
+        loader.shutdown()

@@ -7,7 +7,6 @@ thread waits on it), so what the window shows mid-scan is deterministic.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import pytest
 
 from tests.gui.driver import Driver
 from tests.loader.test_local_media import make_instance, write
-from viewer.loader import _local
-from viewer.loader._members import Member
+from tests.support.held_scan import hold_scan
 
 MakeApp = Callable[..., Driver]
 
@@ -30,27 +28,16 @@ def test_the_scan_lists_studies_as_found_and_cancel_stops_it(
     for n in range(40):
         ds = make_instance(generate_uid(), generate_uid(), patient=f"P{n:02d}")
         write(ds, tmp_path / "big" / f"{n:02d}.dcm")
-    gate, held = threading.Event(), threading.Event()
-    read = _local.read_index_header
-    seen: list[Member] = []
-
-    def gated(member: Member, stream: object = None) -> object:
-        seen.append(member)
-        if len(seen) == 4:
-            held.set()
-            gate.wait(30)
-        return read(member, stream)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_local, "read_index_header", gated)
+    scan = hold_scan(monkeypatch, after=3)
     ui = make_app(paths=[tmp_path / "big"])
     app = ui.app
     studies = app.studies
     assert studies is not None
-    ui.frames_until(lambda: held.is_set() and len(studies.rows) == 3, what="the first studies")
+    ui.frames_until(lambda: scan.held.is_set() and len(studies.rows) == 3, what="the first studies")
     assert studies.scanning and dpg.is_item_shown("studies/scan/cancel")
     assert dpg.get_value("studies/scan").endswith("(scanning)")
     ui.click("studies/scan/cancel")
-    gate.set()
+    scan.release()
     ui.frames_until(lambda: not studies.scanning, what="the scan to stop")
     ui.frames(3)
     line = dpg.get_value("studies/scan")

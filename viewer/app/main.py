@@ -33,6 +33,7 @@ from .display import DisplayInfo, NoDisplay, check_display, release_display
 from .export_dialog import ExportChoice, ExportDialog
 from .files import FileDialogs
 from .fonts import Fonts, load_fonts
+from .local_scan import SeriesGrowth
 from .model.layout import LayoutState
 from .model.viewport import ViewportState
 from .shell import CACHE_TAB, SERVERS_TAB, Shell
@@ -477,12 +478,27 @@ class App:
         self._update_store_target()
         self.state.navigate("studies")
         self._scanned_studies = 0
-        source.start_scan(lambda p: self.tasks.post(lambda: self._local_progress(source, p)))
+        growth = SeriesGrowth()
+        source.start_scan(
+            lambda p: self.tasks.post(lambda: self._local_progress(source, loader, growth, p))
+        )
         studies.search()
 
-    def _local_progress(self, source: LocalFolderSource, progress: ScanProgress) -> None:
-        """A scan's report, on the UI thread: the progress line, and the list again
-        when the scan found another study or ended."""
+    def _local_progress(
+        self,
+        source: LocalFolderSource,
+        loader: SeriesLoader,
+        growth: SeriesGrowth,
+        progress: ScanProgress,
+    ) -> None:
+        """A scan's report, on the UI thread: series read before the scan found all of
+        their files are read again (their viewports keep their image), the progress
+        line, and the list again when the scan found another study or ended."""
+        grown: list[tuple[str, str]] = []
+        if not loader.closed:  # its series may still be on screen after the list moved on
+            grown = growth.due(source.grown_series(), final=progress.done)
+            for _, series_uid in grown:
+                loader.refresh_series(series_uid)
         studies = self.studies
         if source is not self.local_source or studies is None:
             return  # the user opened something else meanwhile
@@ -493,6 +509,12 @@ class App:
         if progress.done or progress.studies != self._scanned_studies:
             self._scanned_studies = progress.studies
             studies.refresh()
+        opened = studies.opened
+        if opened is not None and (
+            progress.done or any(study == opened.study.study_uid for study, _ in grown)
+        ):
+            # Its series list (instances per series) may predate what the scan found.
+            studies.refresh_opened()
         if progress.done and source.problems:
             self.state.notify("warning", "; ".join(source.problems))
 
@@ -602,10 +624,15 @@ class App:
             return  # the list has moved on to another source since it asked
         if isinstance(event, StudyOpened):
             studies.study_opened(event.study_uid, event.series)
+            if self.viewer_page is not None:  # the strip's counts, if it lists the study
+                self.viewer_page.strip.update(event.study_uid, event.series)
             if event.study_uid == self._open_single_series:
                 self._view_single_series(event.study_uid, event.series)
+            opened = studies.opened
+            shown = opened.thumbnails if opened is not None else {}
             for series in event.series:
-                if series.modality.upper() not in _NO_THUMBNAIL:
+                # The same study listed again (a scan found more) keeps its thumbnails.
+                if series.modality.upper() not in _NO_THUMBNAIL and series.series_uid not in shown:
                     loader.request_thumbnail(series.series_uid, study_uid=event.study_uid)
         elif isinstance(event, ThumbnailReady):
             studies.thumbnail(event.study_uid, event.series_uid, event.image)
@@ -627,6 +654,10 @@ class App:
         loader = self.list_loader
         if loader is None:
             return
+        # A series chosen while the command line's folder is still being scanned: the
+        # lone study is not opened over it when the scan ends.
+        self._go_to_study = self._final_list_pending = False
+        self._open_single_series = None
         page = self.ensure_viewer_page()
         page.set_banner(None)
         self._viewer_study(page, loader, study_uid)

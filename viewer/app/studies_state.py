@@ -391,6 +391,14 @@ class StudiesState:
         self.changed.emit("series")
         self._open_study(study_uid)
 
+    def refresh_opened(self) -> None:
+        """Ask again for the opened study's series (a local scan found more of them);
+        what is shown stays, thumbnails included, until the answer replaces the list."""
+        opened = self.opened
+        if opened is None or opened.loading or self._open_study is None:
+            return
+        self._open_study(opened.study.study_uid)
+
     def study_opened(self, study_uid: str, series: tuple[SeriesSummary, ...]) -> None:
         opened = self.opened
         if opened is None or opened.study.study_uid != study_uid:

@@ -764,13 +764,20 @@ class ViewerPage:
             change = source.changed_by(event) if source is not None else None
             if change is None:
                 continue
-            if change.kind == "layout" and change.index is not None and source is not None:
+            if (
+                change.kind in ("layout", "relayout")
+                and change.index is not None
+                and source is not None
+            ):
                 header = source.header(change.index)
                 from .model.annotations import series_text
                 from .model.viewport import SeriesText
 
                 text = series_text(header) if header is not None else SeriesText()
-                state.open_series(source.count, text, index=change.index)
+                if change.kind == "relayout":
+                    state.relayout(source.count, text, index=change.index)
+                else:
+                    state.open_series(source.count, text, index=change.index)
             view.on_source(change)
             # The volume's note (resampled), once per volume: with its axial plane.
             if (

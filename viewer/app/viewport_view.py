@@ -186,7 +186,7 @@ class ViewportView:
                     self.app.notify("error", f"Slice {change.index + 1}: {change.message}")
             elif change.index is not None and abs(change.index - state.index) <= PYRAMID_RADIUS:
                 self._want_pyramid(change.index)
-        elif change.kind == "layout":
+        elif change.kind in ("layout", "relayout"):
             self._pixels_dirty = True
             self.want_pyramids(PYRAMID_RADIUS)
         self._draw_dirty = True

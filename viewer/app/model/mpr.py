@@ -90,6 +90,8 @@ class MprVolume:
         self.info: render.ImageInfo | None = None
         #: Volume source index -> layout index (the largest stack, in layout order).
         self._layout_indices: list[int] = []
+        #: Counts the volumes made over the handle's layouts (a reload makes another).
+        self.generation = 0
         self._users = 0
         self._visible_users: set[int] = set()
         self._last_event: object = None
@@ -205,6 +207,11 @@ class MprVolume:
             self.failure = event.reason
             return True
         if isinstance(event, SeriesOpened):
+            if event.reloaded:
+                # The series was read again with more slices (a folder scanned while it
+                # was open): the volume of the old layout is no longer its shape.
+                self.volume, self.planes, self.failure = None, {}, None
+                self.generation += 1
             return self.build()
         if isinstance(event, FrameReady) and self.volume is not None:
             try:
@@ -382,11 +389,14 @@ class PlaneSource:
     def changed_by(self, event: object) -> SourceChange | None:
         if getattr(event, "handle", None) is not self.stack.handle:
             return None
-        was_ready = self.stack.ready
+        was_ready, generation = self.stack.ready, self.stack.generation
         changed = self.stack.on_event(event)
         if self.stack.failure is not None and changed:
             return SourceChange("failed", None, self.stack.failure)
-        if self.stack.ready and not was_ready:
+        if generation != self.stack.generation:
+            self._headers.clear()  # planes of the volume made before (another shape)
+            self._frame = None
+        if self.stack.ready and (not was_ready or generation != self.stack.generation):
             return SourceChange("layout", self.count // 2)
         if changed:
             return SourceChange("frame", None)

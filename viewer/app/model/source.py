@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SeriesSource", "SourceChange", "ViewportSource"]
 
-ChangeKind = Literal["first", "layout", "frame", "failed", "progress"]
+ChangeKind = Literal["first", "layout", "relayout", "frame", "failed", "progress"]
 
 
 @dataclass(frozen=True, slots=True)
 class SourceChange:
     """What an event changed: the first image (before the layout), the layout (count
-    and order), one frame (`index`; None: possibly any), the whole source failed, or
-    only the progress."""
+    and order; `index` the image to show), the layout again with more images of the
+    same source (`relayout`: `index` is the image that was on screen, the view stays),
+    one frame (`index`; None: possibly any), the whole source failed, or only the
+    progress."""
 
     kind: ChangeKind
     index: int | None = None
@@ -184,7 +186,7 @@ class SeriesSource:
             return SourceChange("first")
         if isinstance(event, SeriesOpened):
             self._first = None
-            return SourceChange("layout", event.cursor)
+            return SourceChange("relayout" if event.reloaded else "layout", event.cursor)
         if isinstance(event, FrameReady | FrameFailed):
             if self._failure is not None and self.handle.failure is None:
                 self._failure = None  # a retry brought slices back

@@ -76,6 +76,17 @@ class StudyStrip:
         self.show(study_uid)
         return study
 
+    def update(
+        self, study_uid: str, series: tuple[SeriesSummary, ...] | list[SeriesSummary]
+    ) -> None:
+        """A study the strip knows, listed again (its counts changed): its new series,
+        the same label, loader and thumbnails; which study is shown does not change."""
+        known = self.studies.get(study_uid)
+        if known is None:
+            return
+        known.series = image_series(series)
+        self.changed.emit("studies")
+
     def show(self, study_uid: str | None) -> None:
         """List `study_uid`'s series (a study the strip knows; others change nothing)."""
         study = self.studies.get(study_uid) if study_uid is not None else None

@@ -181,6 +181,17 @@ class ViewportState:
         self.changed.emit("series")
         self.on_cursor(self.index)
 
+    def relayout(self, count: int, text: SeriesText, *, index: int) -> None:
+        """The same series read again with more slices (its folder was still being
+        scanned): the slice count, its text and the slice index change, the view
+        (window, zoom, pan, inversion) stays as the user left it."""
+        self._cine_anchor = None
+        self.count = max(0, count)
+        self.text = text
+        self.index = self._clamp(index)
+        self.changed.emit("series")
+        self.on_cursor(self.index)
+
     def set_default_window(self, window: tuple[float, float]) -> None:
         """The image's own window (header or automatic), the one `reset` returns to."""
         self.default_window = window
