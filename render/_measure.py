@@ -360,9 +360,13 @@ def ellipse_region(points: np.ndarray, shape: tuple[int, int]) -> RoiRegion:
 def polygon_region(points: np.ndarray, shape: tuple[int, int]) -> RoiRegion:
     """Pixels inside the closed polygon `points` (even-odd rule), by scanlines.
 
-    All rows are done at once: the crossings of every pixel-centre row with every edge
-    form one (rows, edges) array; sorted, consecutive pairs are the inside spans, which
-    a running sum over +1/-1 marks turns into the mask.
+    Only the crossings that exist are computed: each edge crosses the pixel-centre
+    rows between its end points' rows, so a 200-vertex outline of a mammogram-sized
+    region gives a few thousand crossings, not rows x edges. Sorted by row and x, the
+    crossings pair up into inside spans (a line crosses a closed polygon an even number
+    of times, so a pair never straddles two rows). Rows of at most a few spans (any
+    convex or gently curved outline) become the mask by comparing column numbers with
+    the spans' ends; a wilder freehand outline fills its spans one by one.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if len(pts) >= 2 and np.array_equal(pts[0], pts[-1]):
@@ -373,30 +377,52 @@ def polygon_region(points: np.ndarray, shape: tuple[int, int]) -> RoiRegion:
     height, width = rows.stop - rows.start, columns.stop - columns.start
     if height <= 0 or width <= 0:
         return RoiRegion(rows, columns, np.zeros((max(height, 0), max(width, 0)), dtype=bool))
-    y = np.arange(rows.start, rows.stop, dtype=np.float64)[:, None] + 0.5
+    mask = np.zeros((height, width), dtype=bool)
     x0, y0 = pts[:, 0], pts[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    # Half-open in y so a vertex on a scanline counts once.
-    crosses = (y0 <= y) != (y1 <= y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    x = np.where(crosses, x, np.inf)
-    x.sort(axis=1)
-    pairs = x.shape[1] // 2 * 2
-    starts, stops = x[:, 0:pairs:2], x[:, 1:pairs:2]
-    valid = np.isfinite(stops)
+    # Row r's centre line y = r + 0.5 crosses an edge when low <= y < high: half-open,
+    # so a vertex on a line counts once. (x - 0.5 is exact for any image coordinate.)
+    first_row = np.clip(np.ceil(np.minimum(y0, y1) - 0.5), rows.start, rows.stop)
+    end_row = np.clip(np.ceil(np.maximum(y0, y1) - 0.5), rows.start, rows.stop)
+    counts = np.maximum(end_row - first_row, 0).astype(np.intp)
+    total = int(counts.sum())
+    if total == 0:
+        return RoiRegion(rows, columns, mask)
+    edge = np.repeat(np.arange(len(pts)), counts)
+    row = first_row.astype(np.intp)[edge] + (
+        np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    ex0, ey0 = x0[edge], y0[edge]
+    x = ex0 + (row + 0.5 - ey0) * (x1[edge] - ex0) / (y1[edge] - ey0)
+    order = np.lexsort((x, row))
+    row, x = row[order], x[order]
+    span_row = row[0::2] - rows.start
     # Pixel c is inside a span [a, b) when a <= c + 0.5 < b.
-    first = np.clip(np.ceil(starts - 0.5) - columns.start, 0, width)
-    last = np.clip(np.ceil(stops - 0.5) - columns.start, 0, width)
-    # Sorted pairs are disjoint spans, so the running sum is 0 or 1: int8 is enough.
-    row_base = (np.arange(height) * (width + 1))[:, None]
-    opening = (row_base + first)[valid].astype(np.intp)
-    closing = (row_base + last)[valid].astype(np.intp)
-    size = height * (width + 1)
-    marks = np.bincount(opening, minlength=size) - np.bincount(closing, minlength=size)
-    inside = np.cumsum(marks.astype(np.int8).reshape(height, width + 1), axis=1, dtype=np.int8)
-    mask = inside[:, :width] > 0
+    first = np.clip(np.ceil(x[0::2] - 0.5) - columns.start, 0, width).astype(np.intp)
+    last = np.clip(np.ceil(x[1::2] - 0.5) - columns.start, 0, width).astype(np.intp)
+    rank = np.arange(len(span_row)) - np.searchsorted(span_row, span_row, side="left")
+    most = int(rank.max()) + 1
+    if most <= _COMPARED_SPANS:
+        starts = np.zeros((height, most), dtype=np.intp)  # absent spans stay empty [0, 0)
+        stops = np.zeros((height, most), dtype=np.intp)
+        starts[span_row, rank] = first
+        stops[span_row, rank] = last
+        column = np.arange(width, dtype=np.intp)
+        for k in range(most):
+            inside = column >= starts[:, k : k + 1]
+            inside &= column < stops[:, k : k + 1]
+            mask |= inside
+        return RoiRegion(rows, columns, mask)
+    flat = mask.reshape(-1)
+    base = span_row * width
+    for a, b in zip((base + first).tolist(), (base + last).tolist(), strict=True):
+        flat[a:b] = True
     return RoiRegion(rows, columns, mask)
+
+
+#: Up to this many spans in a row, the polygon mask is made by comparisons (one pass
+#: over the box per span); beyond it span by span.
+_COMPARED_SPANS = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -89,6 +90,56 @@ def test_polygon_region_even_odd_and_closed_input() -> None:
     expected = np.array([[int(c + r + 1 < 4) for c in range(6)] for r in range(6)])
     assert np.array_equal(full, expected)
     assert render.polygon_region(triangle[:2], (6, 6)).count == 0
+
+
+def _inside_by_brute_force(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Every pixel centre against every edge: inside when an odd number of crossings
+    of its row (half-open in y) lie at or left of it."""
+    rows, cols = shape
+    inside = np.zeros(shape, dtype=bool)
+    closed = np.vstack([points, points[:1]])
+    for r in range(rows):
+        y = r + 0.5
+        xs = [
+            x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+            for (x0, y0), (x1, y1) in itertools.pairwise(closed)
+            if (y0 <= y) != (y1 <= y)
+        ]
+        for c in range(cols):
+            inside[r, c] = sum(x <= c + 0.5 for x in xs) % 2 == 1
+    return inside
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_polygon_region_matches_every_pixel_centre_tested_alone(seed: int) -> None:
+    # Random outlines, self-crossing ones included, with vertices on pixel centres and
+    # edges (the half-open rule's cases) and partly outside the image.
+    rng = np.random.default_rng(seed)
+    shape = (23, 29)
+    for trial in range(12):
+        points = rng.uniform(-4, 32, size=(int(rng.integers(3, 30)), 2))
+        if trial % 3 == 0:
+            points = np.round(points)
+        elif trial % 3 == 1:
+            points = np.round(points * 2) / 2
+        region = render.polygon_region(points, shape)
+        full = np.zeros(shape, dtype=bool)
+        if region.mask is not None:
+            full[region.rows, region.columns] = region.mask
+        assert np.array_equal(full, _inside_by_brute_force(points, shape)), (seed, trial)
+
+
+def test_polygon_region_of_a_spiky_freehand_outline() -> None:
+    # Many spans per row: the span-by-span path.
+    angles = np.linspace(0, 2 * math.pi, 120, endpoint=False)
+    radius = np.where(np.arange(120) % 2 == 0, 20.0, 8.0)
+    points = np.stack([30 + radius * np.cos(angles), 25 + radius * np.sin(angles)], axis=1)
+    shape = (50, 60)
+    region = render.polygon_region(points, shape)
+    full = np.zeros(shape, dtype=bool)
+    assert region.mask is not None
+    full[region.rows, region.columns] = region.mask
+    assert np.array_equal(full, _inside_by_brute_force(points, shape))
 
 
 def test_statistics_come_from_stored_values_through_the_rescale() -> None:
