@@ -186,6 +186,8 @@ class App:
         #: The selected server's client and config once connected (None before).
         self.server_client: DicomWebClient | None = None
         self.server_config: ServerConfig | None = None
+        #: How it signs in (a Zhiva token says whether the user may store).
+        self.server_auth: object | None = None
         self._server_search: SearchFn | None = None
         #: Files opened with File > Open, while the study list shows them.
         self.local_source: LocalFolderSource | None = None
@@ -356,6 +358,7 @@ class App:
             self.server_loader = None
             self._retire_unused()
         self.server_client = self.server_config = self._server_search = None
+        self.server_auth = None
         self._update_store_target()
         if selected is None:
             studies.set_server_name(None)
@@ -389,16 +392,16 @@ class App:
         return self.caches.loader_hub()
 
     def _server_ready(
-        self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
+        self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient, object]
     ) -> None:
-        client, plain = clients
-        distinct = tuple({id(c): c for c in clients}.values())
+        client, plain, auth = clients
+        distinct = tuple({id(c): c for c in (client, plain)}.values())
         self._clients.extend(distinct)
         loader = self.loader_hub().loader_for_client(client)
         self._clients_of[id(loader)] = distinct
         self.loaders.append(loader)
         self.server_loader = loader
-        self.server_client, self.server_config = client, config
+        self.server_client, self.server_config, self.server_auth = client, config, auth
 
         def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
             # Without fuzzy matching the same server gets wildcard queries instead.
@@ -704,10 +707,22 @@ class App:
                 dpg.configure_item("shell/viewer/note", show=False)
             self.viewer_page = ViewerPage(
                 self.layout, self.state, page_tag("viewer"), self.gui.themes, self.gui.fonts,
-                ask_export=self.export_view,
+                ask_export=self.export_view, tasks=self.tasks,
+                reports_dir=self.caches.paths.reports_dir,
             )  # fmt: skip
+            self.viewer_page.report_store = self._report_store
             self.viewer_page.build()
         return self.viewer_page
+
+    def _report_store(self, loader: SeriesLoader) -> DicomWebClient | None:
+        """Where a study of `loader` stores its measurement reports: the selected
+        server when its series come from it and it may store; else None (a file)."""
+        from viewer.measure import may_store
+
+        client = self.server_client
+        if loader is not self.server_loader or client is None:
+            return None
+        return client if may_store(self.server_config, self.server_auth) else None
 
     def open_demo(self) -> None:
         """Generate (first time) and open the demo study on the Viewer page."""
@@ -926,7 +941,7 @@ _NO_THUMBNAIL = frozenset({"SR", "KO", "PR", "SEG", "DOC", "RTSTRUCT", "RTPLAN",
 
 def _connect(
     registry: ServerRegistry, config: ServerConfig
-) -> tuple[DicomWebClient, DicomWebClient]:
+) -> tuple[DicomWebClient, DicomWebClient, object]:
     # On a worker: reading secrets (keyring) and a token refresh may block.
     import msgspec
 
@@ -936,9 +951,9 @@ def _connect(
     auth = auth_for(registry, config)
     client = DicomWebClient(config, auth)
     if not config.fuzzy_matching:
-        return client, client
+        return client, client, auth
     plain = DicomWebClient(msgspec.structs.replace(config, fuzzy_matching=False), auth)
-    return client, plain
+    return client, plain, auth
 
 
 def _close_clients(clients: tuple[DicomWebClient, ...]) -> None:

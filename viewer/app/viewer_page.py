@@ -14,6 +14,13 @@ and lets each view redraw what changed. A press on a viewport makes it the activ
 Keys: arrows, PageUp/PageDown, Home/End scroll; 1-5 CT presets; I invert; R reset;
 F fit; O overlay planes; Space cine; Ctrl+1..4 the layouts 1x1, 1x2, 2x1, 2x2; L links or unlinks the
 viewport (linked viewports scroll together, see `LayoutState`).
+
+Measuring (`model.measuring`): D length, A angle, E ellipse, B rectangle, P freehand
+polygon, V probe, T text arrow, Escape back to the default tool; Delete (or Backspace)
+removes the selected measurement, Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo and redo,
+Enter closes a polygon drawn click by click, M shows the Measurements panel. A left
+press goes to the tools when one is chosen or the press is on a measurement; Shift
+keeps it for the page. Keys wait while a text field has the keyboard.
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ import render
 from viewer.loader import LoaderError, SeriesHandle, SeriesLoader, SeriesProgress
 
 from .fonts import Fonts
+from .measure_panel import PANEL_WIDTH, MeasurePanel
 from .model.layout import GRIDS, LayoutState
+from .model.measuring import TOOL_KEYS, TOOL_LABELS, TOOLS, Measuring, Tool
 from .model.mpr import SLAB_MODES, CrosshairLine, MprState, MprVolume, PlaneSource
 from .model.pyramids import PYRAMID_NICENESS, PyramidCache
-from .model.source import SeriesSource
+from .model.reports import ReportEntry, StudyReports, headers_in
+from .model.source import SeriesSource, ViewportSource, index_of
 from .model.strip import Priors, StripStudy, StudyStrip
 from .model.viewport import (
     MAX_CINE_FPS,
@@ -56,6 +66,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from net import SeriesSummary, StudySummary
+    from viewer.measure import ImageRef, ReadReport, ReportSource, ReportStore
 
     from .ui_thread import BackgroundTasks
 
@@ -84,12 +95,34 @@ _KEY_PAGE_DOWN = 518
 _LAYOUT_KEYS = {"1": "1x1", "2": "1x2", "3": "2x1", "4": "2x2", "5": "1x3"}
 #: The slab thickness the MPR toolbar starts with when a slab mode is chosen.
 DEFAULT_SLAB_MM = 10
+#: How near (screen pixels) a press must be to a handle or outline to grab it.
+_GRAB_PX = 7.0
+#: A press that moves less than this (screen pixels) before its release is a click.
+_CLICK_PX = 3.0
+LABEL = "viewer/measure/label"
 
 Action = Callable[[ViewportState], None]
 
 
 def layout_tag(name: str) -> str:
     return f"viewer/layout/{name}"
+
+
+def tool_tag(tool: str) -> str:
+    return f"viewer/tool/{tool}"
+
+
+#: How each tool is used (its tooltip).
+_TOOL_TIPS: dict[str, str] = {
+    "pointer": "Scroll and window/level with the mouse; drag a measurement to move it (Esc)",
+    "length": "Length in mm: drag, or click both ends",
+    "angle": "Angle: drag one arm to the vertex, then click the other end (or click three points)",
+    "ellipse": "Elliptical ROI: drag its box (area, mean, SD, min, max)",
+    "rectangle": "Rectangular ROI: drag its corners (area, mean, SD, min, max)",
+    "polygon": "Freehand ROI: drag around it, or click vertices and click the first (or Enter)",
+    "probe": "Probe: click for the value of one pixel",
+    "arrow": "Text arrow: drag from the finding outwards, then type its label",
+}
 
 
 class ViewerPage:
@@ -107,6 +140,8 @@ class ViewerPage:
         export_dir: Path | None = None,
         ask_export: Callable[[], None] | None = None,
         pyramids: PyramidCache | None = None,
+        tasks: BackgroundTasks | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         self.layout = layout
         self.app = app
@@ -143,7 +178,7 @@ class ViewerPage:
         self._series_drag: tuple[str, tuple[float, float]] | None = None
         #: How the page finds a patient's studies and a study's series on the source
         #: the series came from (the app sets them with `set_study`); None: unknown.
-        self.tasks: BackgroundTasks | None = None
+        self.tasks: BackgroundTasks | None = tasks
         self.find_studies: Callable[[str], list[StudySummary]] | None = None
         self.find_series: Callable[[str], list[SeriesSummary]] | None = None
         #: The MPR crosshair while the viewports show planes of a volume, and what the
@@ -151,6 +186,22 @@ class ViewerPage:
         self.mpr: MprState | None = None
         self._before_mpr: tuple[SeriesSource, str] | None = None
         self._crosshair_drag = False
+        #: The measuring tools and the session's measurements, drawn by every view.
+        self.measuring = Measuring()
+        self.measuring.notify = app.notify
+        for view in self.views:
+            view.measuring = self.measuring
+        self.reports = StudyReports(self.measuring, tasks, reports_dir)
+        self.panel = MeasurePanel(
+            self.measuring, self.reports, on_jump=self.jump_to, on_save=self.save_measurements,
+            on_show_report=self.show_report, slice_of=self._slice_of,
+        )  # fmt: skip
+        #: Where a study's reports may be stored (the app: its server, when it may store).
+        self.report_store: Callable[[SeriesLoader], ReportStore | None] = lambda loader: None
+        #: The left press went to the tools; where it went down.
+        self._measuring_press: tuple[float, float] | None = None
+        #: A measurement to bring on screen once its series has its layout (viewport, uid).
+        self._pending_jump: tuple[int, str] | None = None
 
     # -- the active viewport, as the single-viewport page offered it ----------------------
 
@@ -216,12 +267,15 @@ class ViewerPage:
                         ):
                             for column in range(2):
                                 self.views[row * 2 + column].build(f"{GRID}/{row}")
+                self.panel.build("viewer/body")
         self._build_tags()
         self._build_priors()
+        self._build_label()
         with dpg.handler_registry() as handlers:
             dpg.add_mouse_wheel_handler(callback=self._on_wheel)
         self._handlers = handlers
         self._disconnects.append(self.layout.changed.connect(self._on_layout))
+        self._disconnects.append(self.measuring.changed.connect(self._on_measuring))
         for state in self.layout.viewports:
             self._disconnects.append(state.changed.connect(self._viewport_listener(state)))
         self._sync_toolbar()
@@ -315,6 +369,35 @@ class ViewerPage:
                                    min_value=1, max_value=100, width=70, format="%d mm",
                                    callback=lambda s, value: self._slab_changed())  # fmt: skip
             dpg.add_progress_bar(tag=PROGRESS, default_value=0.0, width=-1, show=False)
+        self._build_measure_toolbar()
+
+    def _build_measure_toolbar(self) -> None:
+        with dpg.group(horizontal=True, tag="viewer/toolbar/measure"):
+            button = _toolbar_button
+            for tool in TOOLS:
+                key = TOOL_KEYS.get(tool, "Esc")
+                button(TOOL_LABELS[tool], tool_tag(tool), f"{_TOOL_TIPS[tool]} ({key})",
+                       _tool_action(self.measuring, tool))  # fmt: skip
+            button("Undo", "viewer/measure/undo", "Undo the last measurement change (Ctrl+Z)",
+                   self._undo)  # fmt: skip
+            button("Redo", "viewer/measure/redo", "Redo (Ctrl+Shift+Z)", self._redo)
+            button("Delete", "viewer/measure/delete",
+                   "Delete the selected measurement (Delete)", self._delete)  # fmt: skip
+            button("Label…", "viewer/measure/label/open",
+                   "Give the selected measurement a label", self._label_selected)  # fmt: skip
+            button("Measurements", "viewer/measure/panel",
+                   "Show or hide the measurements of this series, saving and the study's "
+                   "reports (M)", self.toggle_panel)  # fmt: skip
+        self._sync_tools()
+
+    def _build_label(self) -> None:
+        with dpg.window(tag=LABEL, label="Label", show=False, autosize=True, no_collapse=True,
+                        pos=(200, 200)):  # fmt: skip
+            dpg.add_input_text(tag=f"{LABEL}/text", width=240, hint="e.g. cyst", on_enter=True,
+                               callback=lambda s, v: self._label_done())  # fmt: skip
+            with dpg.group(horizontal=True):
+                dpg.add_button(label="OK", tag=f"{LABEL}/ok", callback=self._label_done)
+                dpg.add_button(label="Cancel", tag=f"{LABEL}/cancel", callback=self._close_label)
 
     def _show_overlays(self, on: bool) -> None:
         for state in self.layout.viewports:
@@ -344,13 +427,14 @@ class ViewerPage:
 
     def teardown(self) -> None:
         self.strip_view.teardown()
+        self.panel.teardown()
         self.close_series()
         for disconnect in self._disconnects:
             disconnect()
         self._disconnects.clear()
         for view in self.views:
             view.teardown()
-        for tag in (ROOT, TAGS, PRIORS, self._handlers):
+        for tag in (ROOT, TAGS, PRIORS, LABEL, self._handlers):
             if tag is not None and dpg.does_item_exist(tag):
                 dpg.delete_item(tag)
         self._handlers = None
@@ -857,11 +941,13 @@ class ViewerPage:
         shown = self.app.page == "viewer"
         visible = self.layout.visible
         if shown:
+            self._follow_study()
             self._fit_grid()
             self._input()
             now = time.monotonic()
             for state in visible:
                 state.cine_tick(now)
+            self._jump_when_ready()
         if shown and len(visible) > 1:
             # Reference lines: a few dot products per viewport, only redrawn if moved.
             for view in self.views[: len(visible)]:
@@ -889,6 +975,9 @@ class ViewerPage:
                 bottom = status_top - _MARGIN
         height = max(64, int(bottom - y) - _MARGIN)
         self.strip_view.update(height)
+        self.panel.update(height)
+        if self.panel.shown:
+            width = max(64, width - PANEL_WIDTH - _GAP * 2)
         if (width, height) == self._area and not self._grid_dirty:
             return
         self._area = (float(width), float(height))
@@ -941,7 +1030,9 @@ class ViewerPage:
     def _input(self) -> None:
         view, point = self._pointer()
         # Not through the tag browser or a dialog floating over the image.
-        covered = self._tags_shown() and dpg.is_item_hovered(TAGS)
+        covered = (self._tags_shown() and dpg.is_item_hovered(TAGS)) or (
+            dpg.is_item_shown(LABEL) and dpg.is_item_hovered(LABEL)
+        )
         if covered or self.app.confirmation is not None:
             view = None
         wheel, self._wheel = self._wheel, 0.0
@@ -1002,18 +1093,26 @@ class ViewerPage:
                 if view is not None and dpg.is_mouse_button_down(button):
                     self._drag, self._last_mouse, self._moved = (view, button), point, False
                     self.layout.activate(view.state.id)
-                    shift = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
-                    self._crosshair_drag = (
-                        shift and button == dpg.mvMouseButton_Left and self._on_plane(view)
-                    )
+                    left, shift = button == dpg.mvMouseButton_Left, _shift()
+                    self._crosshair_drag = shift and left and self._on_plane(view)
                     if self._crosshair_drag:
                         self._pick(view, point)
+                    elif left and not shift:
+                        # The tools' when one is chosen or it is on a measurement; else
+                        # window/level (or, a click on an MPR plane, the crosshair).
+                        self._measure_press(view, point)
                     break
+            else:
+                if view is not None:
+                    self._measure_hover(view, point)
             return
         dragged, button = self._drag
         if view is not dragged:
             mouse = dpg.get_mouse_pos(local=False)
             point = dragged.local((float(mouse[0]), float(mouse[1])))
+        if self._measuring_press is not None:
+            self._measure_drag(dragged, point, released=not dpg.is_mouse_button_down(button))
+            return
         if not dpg.is_mouse_button_down(button):
             clicked = button == dpg.mvMouseButton_Left and not self._moved
             source = dragged.state.source
@@ -1080,15 +1179,263 @@ class ViewerPage:
     def _keys(self, view: ViewportView | None, ctrl: bool) -> None:
         if self._actions is None:
             self._actions = self._key_actions()
+        if self._typing():
+            # A text field has the keyboard: letters are text, not tools.
+            if dpg.is_key_pressed(dpg.mvKey_Escape) and dpg.is_item_shown(LABEL):
+                self._close_label()
+            return
         if ctrl:
+            if dpg.is_key_pressed(dpg.mvKey_Z):
+                self._redo() if _shift() else self._undo()
+            elif dpg.is_key_pressed(dpg.mvKey_Y):
+                self._redo()
             for digit, name in _LAYOUT_KEYS.items():
                 if dpg.is_key_pressed(getattr(dpg, f"mvKey_{digit}")):
                     self.layout.set_grid(name)
             return
+        self._measure_keys()
         target = view.state if view is not None else self.layout.active
         for key, action in self._actions:
             if dpg.is_key_pressed(key):
                 action(target)
+
+    # -- measuring ------------------------------------------------------------------------
+
+    def _tolerance(self, view: ViewportView) -> float | None:
+        """The grab distance in image pixels of `view` (None: no image)."""
+        transform = view.transform()
+        if transform is None:
+            return None
+        return _GRAB_PX / max(max(transform.scale), 1e-6)
+
+    def _measure_press(self, view: ViewportView, point: tuple[float, float]) -> None:
+        image, transform, tolerance = view.measured_image(), view.transform(), self._tolerance(view)
+        if image is None or transform is None or tolerance is None:
+            return
+        if self.measuring.press(image, transform.to_image(point), tolerance):
+            self._measuring_press = point
+
+    def _measure_drag(
+        self, view: ViewportView, point: tuple[float, float], *, released: bool
+    ) -> None:
+        """The left button is held (or was just released) after a press the tools took."""
+        start = self._measuring_press
+        transform, tolerance = view.transform(), self._tolerance(view)
+        if start is None or transform is None or tolerance is None:
+            self._measuring_press, self._drag = None, None
+            self.measuring.release((0.0, 0.0), moved=False, tolerance=1.0)
+            return
+        if math.dist(start, point) > _CLICK_PX:
+            self._moved = True
+        at = transform.to_image(point)
+        if released:
+            self._measuring_press, self._drag = None, None
+            self.measuring.release(at, moved=self._moved, tolerance=tolerance)
+        elif self._moved:
+            self.measuring.move(at, tolerance)
+
+    def _measure_hover(self, view: ViewportView, point: tuple[float, float]) -> None:
+        if self.measuring.draft is None:
+            return
+        image, transform = view.measured_image(), view.transform()
+        if image is not None and transform is not None:
+            self.measuring.hover(image, transform.to_image(point))
+
+    def _measure_keys(self) -> None:
+        tools = self.measuring
+        if dpg.is_key_pressed(dpg.mvKey_Escape):
+            tools.escape()
+        if dpg.is_key_pressed(dpg.mvKey_Delete) or dpg.is_key_pressed(dpg.mvKey_Back):
+            self._delete()
+        if dpg.is_key_pressed(dpg.mvKey_Return) or dpg.is_key_pressed(dpg.mvKey_NumPadEnter):
+            tools.finish()
+        for tool, key in TOOL_KEYS.items():
+            if dpg.is_key_pressed(getattr(dpg, f"mvKey_{key}")):
+                tools.set_tool(tool)
+        if dpg.is_key_pressed(dpg.mvKey_M):
+            self.toggle_panel()
+
+    def _typing(self) -> bool:
+        """A text field of the page has the keyboard."""
+        return any(
+            dpg.does_item_exist(tag) and dpg.is_item_active(tag)
+            for tag in (f"{LABEL}/text", "viewer/tags/filter")
+        )
+
+    def _undo(self) -> None:
+        if not self.measuring.undo():
+            self.app.notify("info", "Nothing to undo.")
+
+    def _redo(self) -> None:
+        if not self.measuring.redo():
+            self.app.notify("info", "Nothing to redo.")
+
+    def _delete(self) -> None:
+        if self.measuring.measurements.selected is None:
+            self.app.notify("info", "Select a measurement first: click it.")
+            return
+        self.measuring.delete_selected()
+
+    def _on_measuring(self, topic: str) -> None:
+        for view in self.views:
+            view.redraw()
+        if topic == "tool":
+            self._sync_tools()
+        elif topic == "label":
+            self._open_label()
+
+    def _sync_tools(self) -> None:
+        current = self.measuring.tool
+        for tool in TOOLS:
+            if dpg.does_item_exist(tool_tag(tool)):
+                theme = self.themes.nav_current if tool == current else 0
+                dpg.bind_item_theme(tool_tag(tool), theme)
+        if dpg.does_item_exist("viewer/measure/panel"):
+            theme = self.themes.nav_current if self.panel.shown else 0
+            dpg.bind_item_theme("viewer/measure/panel", theme)
+
+    def toggle_panel(self) -> None:
+        """Show or hide the Measurements panel (the viewports make room for it)."""
+        self.panel.toggle()
+        self._grid_dirty = True
+        self._sync_tools()
+
+    # -- labels ---------------------------------------------------------------------------
+
+    def _label_selected(self) -> None:
+        uid = self.measuring.measurements.selected
+        if uid is None:
+            self.app.notify("info", "Select a measurement first: click it.")
+            return
+        self.measuring.ask_label(uid)
+
+    def _open_label(self) -> None:
+        uid = self.measuring.label_wanted
+        if uid is None:
+            dpg.configure_item(LABEL, show=False)
+            return
+        found = self.measuring.measurements.get(uid)
+        dpg.set_value(f"{LABEL}/text", found.text if found is not None else "")
+        x, y = dpg.get_mouse_pos(local=False)
+        dpg.configure_item(LABEL, show=True, pos=(int(x) + 16, int(y) + 16))
+        dpg.focus_item(f"{LABEL}/text")
+
+    def _label_done(self) -> None:
+        uid = self.measuring.label_wanted
+        if uid is not None:
+            self.measuring.set_label(uid, str(dpg.get_value(f"{LABEL}/text") or ""))
+        dpg.configure_item(LABEL, show=False)
+
+    def _close_label(self) -> None:
+        self.measuring.label_wanted = None
+        dpg.configure_item(LABEL, show=False)
+
+    # -- the panel: jumps, reports, saving ------------------------------------------------
+
+    def _showing(self, ref: ImageRef) -> ViewportState | None:
+        """The visible viewport showing `ref`'s series (the active one first)."""
+        visible = self.layout.visible
+        ordered = [self.layout.active, *[v for v in visible if v is not self.layout.active]]
+        for state in ordered:
+            if state in visible and state.source is not None and state.source.key == ref.series_uid:
+                return state
+        for state in ordered:
+            if (
+                state in visible
+                and index_of(state.source, ref.sop_instance_uid, ref.frame) is not None
+            ):
+                return state
+        return None
+
+    def _slice_of(self, m: object) -> int | None:
+        ref = getattr(m, "image", None)
+        if ref is None:
+            return None
+        state = self._showing(ref)
+        return index_of(state.source, ref.sop_instance_uid, ref.frame) if state else None
+
+    def jump_to(self, uid: str) -> bool:
+        """Select measurement `uid` and bring its slice into the viewport showing its series."""
+        m = self.measuring.measurements.get(uid)
+        if m is None:
+            return False
+        self.measuring.measurements.select(uid)
+        state = self._showing(m.image)
+        index = index_of(state.source, m.image.sop_instance_uid, m.image.frame) if state else None
+        if state is None or index is None:
+            return False
+        state.go(index)
+        self.layout.activate(state.id)
+        return True
+
+    def show_report(self, entry: ReportEntry) -> None:
+        """The panel's Show: the report's measurements on their images."""
+        self.reports.open(entry, self._report_shown)
+
+    def _report_shown(self, report: ReadReport) -> None:
+        first = report.measurements[0]
+        if self.jump_to(first.uid):
+            return
+        # Its series is not on screen: open it in the active viewport, then jump.
+        handle = self.handle
+        series_uid = first.image.series_uid
+        if handle is None or not series_uid:
+            self.app.notify("info", "Open the measured series to see the report's measurements.")
+            return
+        self.show_series(handle.loader, series_uid, first.image.study_uid or handle.study_uid)
+        self._pending_jump = (self.layout.active_id, first.uid)
+
+    def _jump_when_ready(self) -> None:
+        pending = self._pending_jump
+        if pending is None:
+            return
+        viewport, uid = pending
+        state = self.layout.viewport(viewport)
+        m = self.measuring.measurements.get(uid)
+        if m is None or state.source is None or state.source.key != m.image.series_uid:
+            self._pending_jump = None  # the user went elsewhere meanwhile
+            return
+        if state.count and self.jump_to(uid):
+            self._pending_jump = None
+
+    def _study_of(self, source: ViewportSource | None) -> tuple[str | None, SeriesLoader | None]:
+        handle = getattr(source, "handle", None) or getattr(
+            getattr(source, "stack", None), "handle", None
+        )
+        if not isinstance(handle, SeriesHandle):
+            return None, None
+        return handle.study_uid, handle.loader
+
+    def _follow_study(self) -> None:
+        """The panel lists the active viewport's series; the reports are its study's."""
+        state = self.state
+        source = state.source
+        study_uid, loader = self._study_of(source)
+        label = " · ".join(p for p in (state.text.series, state.text.modality) if p)
+        self.panel.show_series(source.key if source is not None else None, study_uid, label)
+        report_source: ReportSource | None = None
+        if loader is not None and hasattr(loader.source, "server"):
+            report_source = loader.source  # type: ignore[assignment]
+        self.reports.show_study(study_uid, report_source)
+
+    def save_measurements(self) -> None:
+        """Save the active viewport's study's measurements (see `StudyReports.save`)."""
+        study_uid, loader = self._study_of(self.state.source)
+        if study_uid is None or loader is None:
+            self.app.notify("warning", "Open a series first: measurements are saved per study.")
+            return
+        sources = [v.source for v in self.layout.viewports if v.source is not None]
+        self.reports.save(
+            study_uid, self.report_store(loader), header_of=lambda ref: headers_in(sources, ref)
+        )
+
+
+def _shift() -> bool:
+    return bool(dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift))
+
+
+def _tool_action(measuring: Measuring, tool: Tool) -> Callable[[], None]:
+    return lambda: measuring.set_tool(tool)
 
 
 def _toolbar_button(label: str, tag: str, tip: str, callback: Callable[[], None]) -> None:

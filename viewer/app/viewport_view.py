@@ -27,14 +27,17 @@ import numpy as np
 import render
 from render.texture import TexturePool
 from viewer.loader import CachedFrame, to_rgba
+from viewer.measure import ImageData, ImageRef
 
 from .fonts import BASE_SIZE, Fonts
+from .measure_draw import DrawnLabel, draw_draft, draw_measurement
 from .model.annotations import AnnotationCache, SliceAnnotations, pixel_aspect, position_text
+from .model.measuring import MeasuredImage, Measuring, is_synthetic
 from .model.mpr import CrosshairLine
 from .model.pyramids import PyramidCache
 from .model.reference import reference_line
 from .model.screen import OVERLAY_COLOUR, ScreenImage
-from .model.source import SourceChange
+from .model.source import SeriesSource, SourceChange
 from .model.viewport import SlotState, ViewportState
 from .state import AppState
 
@@ -101,6 +104,11 @@ class ViewportView:
         self.rendered_slices = 0
         #: Lines drawn over the image (MPR crosshair), in image coordinates; None: none.
         self.lines: Callable[[], Sequence[CrosshairLine]] | None = None
+        #: The session's measurements, drawn over the image they belong to (the page
+        #: sets it); the image on screen as the tools see it; the labels last drawn.
+        self.measuring: Measuring | None = None
+        self._measured: tuple[CachedFrame, MeasuredImage] | None = None
+        self.labels: dict[str, DrawnLabel] = {}
         self._disconnect = state.changed.connect(self._on_change)
 
     # -- building -----------------------------------------------------------------------
@@ -195,7 +203,7 @@ class ViewportView:
         self._pixels_dirty = self._draw_dirty = True
 
     def redraw(self) -> None:
-        """Draw the overlays again (the image stays): e.g. the crosshair moved."""
+        """Draw the overlays again (the image stays): the crosshair or a measurement moved."""
         self._draw_dirty = True
 
     @property
@@ -453,6 +461,7 @@ class ViewportView:
                 start, end = (transform.to_screen(p) for p in self.reference)
                 dpg.draw_line(start, end, color=REFERENCE, thickness=2, parent=canvas)
             self._draw_lines()
+            self._draw_measurements()
         elif state.source is not None:
             source = state.source
             message = ViewportState.placeholder(self._slot) or ""
@@ -484,6 +493,67 @@ class ViewportView:
         for line in self.lines():
             start, end = transform.to_screen(line.start), transform.to_screen(line.end)
             dpg.draw_line(start, end, color=line.colour, thickness=1, parent=self.canvas)
+
+    def _draw_measurements(self) -> None:
+        self.labels = {}
+        tools, image, transform = self.measuring, self.measured_image(), self.transform()
+        if tools is None or image is None or transform is None:
+            return
+        tools.see(image)
+        selected = tools.measurements.selected
+        ref = image.ref
+        for m in tools.measurements.on_image(ref.sop_instance_uid, ref.frame):
+            label = draw_measurement(
+                self.canvas, transform, self.size, m, tools.lines(m, image),
+                selected=m.uid == selected, text_width=text_width,
+            )  # fmt: skip
+            if label is not None:
+                self.labels[m.uid] = label
+        draft = tools.draft
+        if draft is not None and draft.image.ref.key == ref.key:
+            shape = draft.shape()
+            lines = tools.lines(shape, image) if shape is not None else ()
+            label = draw_draft(
+                self.canvas, transform, self.size, draft, shape, lines, text_width=text_width
+            )
+            if label is not None:
+                self.labels["draft"] = label
+
+    def measured_image(self) -> MeasuredImage | None:
+        """The image on screen as the measuring tools see it (None: no image)."""
+        frame, source = self.frame, self.state.source
+        if frame is None or source is None:
+            return None
+        known = self._measured
+        if known is not None and known[0] is frame:
+            return known[1]
+        header = frame.header
+        sop_uid = str(header.get("SOPInstanceUID") or "")
+        if not sop_uid:
+            return None
+        stored = frame.pixels if frame.pixels.ndim == 2 and not frame.server_rendered else None
+        info = self.info
+        try:
+            calibration = render.image_calibration(header, frame.frame)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("the calibration of a slice could not be read", exc_info=True)
+            calibration = render.ImageCalibration(render.Calibration(None, None, "px"))
+        data = ImageData(
+            stored=stored if info is not None else None,
+            transform=info.modality if info is not None else render.Rescale(),
+            calibration=calibration,
+            units=render.modality_units(header),
+            padding=info.padding if info is not None else None,
+        )
+        ref = ImageRef(
+            sop_uid, frame.frame, str(header.get("SOPClassUID") or ""),
+            series_uid=source.key, study_uid=str(header.get("StudyInstanceUID") or ""),
+        )  # fmt: skip
+        # Only stored instances go into reports: an MPR plane exists in no PACS.
+        savable = isinstance(source, SeriesSource) and not is_synthetic(sop_uid)
+        image = MeasuredImage(ref, data, header, savable)
+        self._measured = (frame, image)
+        return image
 
     def _text(
         self, at: tuple[float, float], text: str, color: tuple[int, ...] = OVERLAY, size: int = 16

@@ -223,6 +223,11 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         return self._hub
 
     @property
+    def source(self) -> StudySource:
+        """Where the series come from (the viewer lists a study's reports there too)."""
+        return self._source
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

@@ -21,6 +21,7 @@ from ._model import (
 from ._reports import (
     ReportInfo,
     ReportSource,
+    ReportStore,
     SaveResult,
     list_reports,
     load_report,
@@ -46,6 +47,7 @@ __all__ = [
     "ReportError",
     "ReportInfo",
     "ReportSource",
+    "ReportStore",
     "SaveResult",
     "StatedValue",
     "ellipse_from_box",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ReportInfo",
     "ReportSource",
+    "ReportStore",
     "SaveResult",
     "list_reports",
     "load_report",
@@ -39,15 +40,24 @@ log = logging.getLogger("viewer.measure")
 
 
 class ReportSource(Protocol):
-    """What listing, loading and storing need of a `net.DicomWebClient`."""
+    """What listing and loading need of a study source: a `net.DicomWebClient`, or a
+    local folder (`viewer.loader.LocalFolderSource`), whose SR files are listed too."""
 
-    server: str
+    @property
+    def server(self) -> str: ...
 
     def search_series(self, study_uid: str, *, modality: str = "") -> list[SeriesSummary]: ...
 
     def search_instances(self, study_uid: str, series_uid: str) -> list[InstanceSummary]: ...
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset: ...
+
+
+class ReportStore(Protocol):
+    """What storing needs: a `net.DicomWebClient` (STOW-RS)."""
+
+    @property
+    def server(self) -> str: ...
 
     def store(
         self, instances: Sequence[Dataset | bytes], study_uid: str | None = None
@@ -120,7 +130,7 @@ def may_store(config: ServerConfig | None, auth: object | None = None) -> bool:
 def save_report(
     report: Dataset,
     *,
-    client: ReportSource | None,
+    client: ReportStore | None,
     can_store: bool,
     folder: Path,
 ) -> SaveResult:

@@ -74,6 +74,14 @@ class AppPaths:
         """Where the demo study is generated (once) and read from."""
         return self.cache_dir / "demo"
 
+    @property
+    def reports_dir(self) -> Path:
+        """Measurement reports (DICOM SR) saved when the server may not store them:
+        user data, not cache (never cleared with it), under the config dir when portable."""
+        if self.portable:
+            return self.config_dir / "reports"
+        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "reports"
+
 
 def resolve_paths(
     config_dir: str | os.PathLike[str] | None = None,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from .viewport import SlotState
 
-__all__ = ["SeriesSource", "SourceChange", "ViewportSource"]
+__all__ = ["SeriesSource", "SourceChange", "ViewportSource", "index_of"]
 
 ChangeKind = Literal["first", "layout", "relayout", "frame", "failed", "progress"]
 
@@ -157,6 +157,11 @@ class SeriesSource:
             return None
         return layout.slices[index].geometry
 
+    def index_of(self, sop_uid: str, frame: int = 0) -> int | None:
+        """The scroll position of frame `frame` of instance `sop_uid`, if it is here."""
+        layout = self.handle.layout
+        return layout.index_of(sop_uid, frame) if layout is not None else None
+
     def frame_of_reference(self, index: int) -> str | None:
         header = self.header(index)
         value = header.get("FrameOfReferenceUID") if header is not None else None
@@ -214,3 +219,29 @@ class SeriesSource:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def index_of(source: ViewportSource | None, sop_uid: str, frame: int = 0) -> int | None:
+    """Where image (`sop_uid`, `frame`) is in `source`'s stack; None if it is not there.
+
+    A source may say it itself (`index_of`, as `SeriesSource` does); otherwise its
+    headers are compared, starting where a plane's UID (``...mpr.<kind>.<index>``)
+    says it is.
+    """
+    if source is None:
+        return None
+    own = getattr(source, "index_of", None)
+    if callable(own):
+        found = own(sop_uid, frame)
+        return found if isinstance(found, int) else None
+    if frame:
+        return None  # headers name instances: frame 0 is all they can tell apart
+    tail = sop_uid.rsplit(".", 1)[-1]
+    guess = int(tail) if ".mpr." in sop_uid and tail.isdigit() else None
+    candidates: list[int] = [guess] if guess is not None and 0 <= guess < source.count else []
+    candidates += range(source.count)
+    return next((i for i in candidates if _sop_uid(source.header(i)) == sop_uid), None)
+
+
+def _sop_uid(header: Dataset | None) -> str:
+    return str(header.get("SOPInstanceUID") or "") if header is not None else ""

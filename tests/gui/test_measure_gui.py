@@ -1,0 +1,299 @@
+"""Measuring in a real window: tools drawn with the mouse on the demo phantom.
+
+The demo study is the phantom (viewer/phantom.py) at 256x256 with 0.7 mm pixels: the
+contrast vessel is centred on the image centre (128, 128), the spine 0.2 * 256 = 51.2
+pixels below it, so vessel to spine is 35.84 mm; on the last slice, water (0 HU with
+N(0, 8) noise) surrounds the vessel. Mouse input goes through the X server (xdotool);
+what is drawn is checked in screenshot pixels, the values in the label the viewport drew.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.gui.driver import Driver, count_near
+from viewer import phantom
+from viewer.app.measure_draw import DRAWN, LOCKED, SELECTED
+from viewer.app.measure_panel import measurement_tag, report_tag
+from viewer.app.viewer_page import ViewerPage, tool_tag
+from viewer.measure import Measurement
+
+MakeApp = Callable[..., Driver]
+SPACING = 0.7
+VESSEL = (128.0, 128.0)
+SPINE = (128.0, 128.0 + 0.2 * 256)
+
+
+def _demo(ui: Driver, index: int, *, zoom: float = 2.0) -> ViewerPage:
+    app = ui.app
+    ui.frames_until(lambda: ui.slice_ready(), what="the demo's first slice")
+    page = app.viewer_page
+    assert page is not None
+    app.viewer.go(index)
+    app.viewer.set_zoom(zoom)
+    ui.frames_until(lambda: ui.slice_ready(index), what=f"slice {index + 1}")
+    return page
+
+
+def _screen(ui: Driver, page: ViewerPage, point: tuple[float, float]) -> tuple[int, int]:
+    """Where image point `point` is in the window, in whole pixels."""
+    transform = page.view.transform()
+    assert transform is not None
+    x, y = transform.to_screen(point)
+    ox, oy = page.view.origin()
+    return round(ox + x), round(oy + y)
+
+
+def _move(ui: Driver, at: tuple[int, int]) -> None:
+    ui.xdotool("mousemove", "--window", ui.window(), str(at[0]), str(at[1]))
+    ui.frames(2)
+
+
+def _drag(ui: Driver, start: tuple[int, int], end: tuple[int, int], steps: int = 4) -> None:
+    _move(ui, start)
+    ui.xdotool("mousedown", "1")
+    ui.frames(3)
+    for step in range(1, steps + 1):
+        t = step / steps
+        _move(
+            ui,
+            (round(start[0] + (end[0] - start[0]) * t), round(start[1] + (end[1] - start[1]) * t)),
+        )
+    ui.xdotool("mouseup", "1")
+    ui.frames(3)
+
+
+def _key(ui: Driver, key: str) -> None:
+    ui.xdotool("key", "--window", ui.window(), key)
+    ui.frames(3)
+
+
+def _segment_box(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A thin box around the middle half of a vertical or horizontal segment."""
+    x0, x1 = sorted((a[0], b[0]))
+    y0, y1 = sorted((a[1], b[1]))
+    dx, dy = (x1 - x0) // 4, (y1 - y0) // 4
+    return x0 + dx - 3, y0 + dy - 3, x1 - dx + 4, y1 - dy + 4
+
+
+def _draw_length(ui: Driver, page: ViewerPage) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Vessel to spine with the Length tool (D), by mouse; the two screen points."""
+    start, end = _screen(ui, page, VESSEL), _screen(ui, page, SPINE)
+    _move(ui, start)
+    _key(ui, "d")
+    _drag(ui, start, end)
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the length")
+    return start, end
+
+
+def _only(page: ViewerPage) -> Measurement:
+    (m,) = page.measuring.measurements.items
+    return m
+
+
+def test_a_length_drawn_on_the_zoomed_phantom_shows_its_mm_and_undo_removes_it(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui = make_app(demo=True)
+    page = _demo(ui, 30)
+    start, end = _screen(ui, page, VESSEL), _screen(ui, page, SPINE)
+    box = _segment_box(start, end)
+    before = ui.screenshot(tmp_path / "before.png")
+    assert count_near(before, box, SELECTED[:3], tol=30) == 0
+
+    _move(ui, start)
+    _key(ui, "d")
+    assert page.measuring.tool == "length"
+    _drag(ui, start, end)
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the length")
+    m = _only(page)
+    assert m.kind == "length" and m.image.key == page.view.measured_image().ref.key  # type: ignore[union-attr]
+    # The points are where the pointer was, to the rounding of a screen pixel.
+    scale = page.view.scale()
+    assert scale is not None and scale > 3.5  # zoomed: more than 3 screen px per image px
+    for got, wanted in zip(m.points, (VESSEL, SPINE), strict=True):
+        assert math.dist(got, wanted) < 0.6 / scale
+    mm = math.dist(*m.points) * SPACING
+    assert mm == pytest.approx(51.2 * SPACING, abs=0.15)
+    ui.frames(2)
+    label = page.view.labels[m.uid]
+    assert label.lines == (f"{mm:.1f} mm",)
+    shot = ui.screenshot(tmp_path / "length.png")
+    # Drawn selected (just made) along the segment, and the label beside it.
+    assert count_near(shot, box, SELECTED[:3], tol=30) > abs(end[1] - start[1]) // 2
+    ox, oy = page.view.origin()
+    lx, ly = label.at
+    text_box = (
+        int(ox + lx),
+        int(oy + ly),
+        int(ox + lx + label.size[0]),
+        int(oy + ly + label.size[1]),
+    )
+    assert count_near(shot, text_box, SELECTED[:3], tol=40) > 20
+
+    # Ctrl+Z takes it away, on screen too; Ctrl+Shift+Z brings it back.
+    _key(ui, "ctrl+z")
+    ui.frames_until(lambda: not page.measuring.measurements.items, what="the undo")
+    shot = ui.screenshot(tmp_path / "undone.png")
+    assert count_near(shot, box, SELECTED[:3], tol=30) == 0 and not page.view.labels
+    _key(ui, "ctrl+shift+z")
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the redo")
+
+    # Escape: the default tool again, and a left drag sets window/level, drawing nothing.
+    _key(ui, "Escape")
+    assert page.measuring.tool == "pointer"
+    window = page.state.window
+    _drag(ui, (start[0] + 60, start[1]), (start[0] + 60, start[1] + 80))
+    ui.frames_until(lambda: page.state.window != window, what="window/level")
+    assert len(page.measuring.measurements) == 1
+    # The toolbar says which tool is on.
+    assert page.measuring.tool == "pointer"
+    _move(ui, start)
+    ui.click(tool_tag("ellipse"))
+    assert page.measuring.tool == "ellipse"
+
+
+def test_an_ellipse_in_water_shows_the_hu_mean_of_its_pixels(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui = make_app(demo=True)
+    last = 59
+    page = _demo(ui, last)
+    # Left of the vessel, in the water of an end slice (no lungs, no sphere there).
+    corner_a, corner_b = _screen(ui, page, (85.0, 118.0)), _screen(ui, page, (105.0, 138.0))
+    _move(ui, corner_a)
+    _key(ui, "e")
+    _drag(ui, corner_a, corner_b)
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the ellipse")
+    m = _only(page)
+    assert m.kind == "ellipse"
+    # The mean and SD of the pixels whose centres are inside, from the phantom itself.
+    (a, b), (c, d) = m.points[:2], m.points[2:]
+    centre = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+    rx, ry = math.dist(a, b) / 2, math.dist(c, d) / 2
+    if abs(a[1] - b[1]) > abs(a[0] - b[0]):
+        rx, ry = ry, rx
+    content = ui.slice_content(last)  # the phantom slice at that scroll position
+    assert content in (0, 59)  # an end of the stack either way: no lungs, no sphere
+    hu = phantom.phantom_pixels(content, 60, 256, 256).astype(np.float64) - 1024
+    rows, cols = np.mgrid[0:256, 0:256] + 0.5
+    inside = ((cols - centre[0]) / rx) ** 2 + ((rows - centre[1]) / ry) ** 2 <= 1
+    values = hu[inside]
+    assert abs(values.mean()) < 2  # water
+    ui.frames(2)
+    lines = page.view.labels[m.uid].lines
+    area = math.pi * rx * ry * SPACING**2
+    assert lines[0] == f"Area {area:.1f} mm² ({area / 100:.2f} cm²)"
+    assert lines[1] == f"Mean {values.mean():.1f} SD {values.std():.1f} HU"
+    assert lines[2] == f"Min {values.min():.0f} Max {values.max():.0f} HU"
+    assert lines[3] == f"{values.size} px"
+    shot = ui.screenshot(tmp_path / "ellipse.png")
+    ox, oy = page.view.origin()
+    lx, ly = page.view.labels[m.uid].at
+    assert count_near(shot, (int(ox + lx), int(oy + ly), int(ox + lx + 120), int(oy + ly + 70)),
+                      SELECTED[:3], tol=40) > 40  # fmt: skip
+
+
+def test_a_measurement_keeps_to_its_image_through_scrolling_zoom_and_layouts(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui = make_app(demo=True)
+    page = _demo(ui, 30)
+    layout = ui.app.layout
+    start, end = _draw_length(ui, page)
+    m = _only(page)
+    _key(ui, "Escape")
+    page.measuring.measurements.select(None)
+    # Another slice: not there; back: there again.
+    page.state.go(31)
+    ui.frames_until(lambda: ui.slice_ready(31), what="slice 32")
+    assert m.uid not in page.view.labels
+    page.state.go(30)
+    ui.frames_until(lambda: ui.slice_ready(30) and m.uid in page.view.labels, what="back")
+    # Zoomed out and panned: drawn where the anatomy went.
+    page.state.set_zoom(1.0, (40.0, -30.0))
+    ui.frames(3)
+    start, end = _screen(ui, page, VESSEL), _screen(ui, page, SPINE)
+    shot = ui.screenshot(tmp_path / "panned.png")
+    assert (
+        count_near(shot, _segment_box(start, end), DRAWN[:3], tol=30) > abs(end[1] - start[1]) // 2
+    )
+    # 1x2: the viewport is narrower, the line follows.
+    ui.click("viewer/layout/1x2")
+    ui.frames_until(lambda: layout.grid == (1, 2), what="1x2")
+    ui.frames(3)
+    start, end = _screen(ui, page, VESSEL), _screen(ui, page, SPINE)
+    shot = ui.screenshot(tmp_path / "1x2.png")
+    assert (
+        count_near(shot, _segment_box(start, end), DRAWN[:3], tol=30) > abs(end[1] - start[1]) // 2
+    )
+
+    # The panel lists it; a click on it brings its slice back from elsewhere.
+    page.state.go(5)
+    ui.frames_until(lambda: ui.slice_ready(5), what="slice 6")
+    _key(ui, "m")
+    ui.frames_until(lambda: ui.shown(measurement_tag(m.uid)), what="the panel's row")
+    ui.click(measurement_tag(m.uid))
+    ui.frames_until(lambda: page.state.index == 30, what="the jump to its slice")
+    assert page.measuring.measurements.selected == m.uid
+
+
+def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
+    make_app: MakeApp, tmp_path: Path, isolated_env: Path
+) -> None:
+    ui = make_app(demo=True)
+    page = _demo(ui, 30)
+    start, end = _draw_length(ui, page)
+    saved = _only(page)
+    ui.frames(2)
+    lines = page.view.labels[saved.uid].lines
+    _key(ui, "m")
+    ui.frames_until(lambda: ui.shown("viewer/measure/save"), what="the panel")
+    ui.click("viewer/measure/save")
+    ui.frames_until(lambda: "Saved 1 measurement" in page.reports.save_message, what="the save")
+    # No server may store here: a file, in the config dir's reports folder.
+    files = list((isolated_env / "reports").glob("SR_*.dcm"))
+    assert len(files) == 1 and str(files[0]) in page.reports.save_message
+
+    # A new session (the same settings): the study's report is listed, Show puts the
+    # measurement back on its image, read-only.
+    ui = make_app(demo=True)
+    page = _demo(ui, 0)
+    _key(ui, "m")
+    ui.frames_until(lambda: page.reports.entries, what="the report listed")
+    (entry,) = page.reports.entries
+    ui.click(report_tag(entry.sop_instance_uid))
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the report shown")
+    ui.frames_until(lambda: page.state.index == 30, what="its slice")
+    back = _only(page)
+    assert back.uid == saved.uid and back.locked
+    assert back.image == saved.image
+    assert np.allclose(back.points, saved.points, atol=1e-4)
+    ui.frames_until(lambda: back.uid in page.view.labels, what="its label")
+    assert page.view.labels[back.uid].lines == lines
+    page.measuring.measurements.select(None)
+    ui.frames(3)
+    # Drawn in the colour of a report's measurements. (The panel took room: the image
+    # is elsewhere than in the first session.)
+    start, end = _screen(ui, page, VESSEL), _screen(ui, page, SPINE)
+    shot = ui.screenshot(tmp_path / "shown.png")
+    assert (
+        count_near(shot, _segment_box(start, end), LOCKED[:3], tol=30) > abs(end[1] - start[1]) // 2
+    )
+    # Read-only: a drag on it moves nothing (and is no window/level drag); after Edit
+    # it does.
+    mid = ((start[0] + end[0]) // 2, (start[1] + end[1]) // 2)
+    window = page.state.window
+    _drag(ui, mid, (mid[0] + 40, mid[1]))
+    assert _only(page).points == back.points and page.state.window == window
+    assert "read-only" in (ui.app.state.notice.text if ui.app.state.notice else "")
+    ui.click(report_tag(entry.sop_instance_uid, "edit"))
+    ui.frames_until(lambda: not _only(page).locked, what="editable")
+    _drag(ui, mid, (mid[0] + 40, mid[1]))
+    ui.frames_until(lambda: _only(page).points != back.points, what="the move")
+    assert page.reports.unsaved(back.image.study_uid)
