@@ -36,7 +36,14 @@ screen (time, and the memory it added beyond the frame cache: target < 10% of th
 volume), then each plane scrolled at 30 planes/s (coronal and sagittal frames vs the
 axial plane's: target <= 2x), and a 20 mm MIP slab scrolled (target p99 < 16.7 ms).
 
-Run: .venv/bin/python bench/gui.py [--seconds S] [--only pacs|large|layout|mpr]
+ROIs dragged on a mammogram (issue 15; `--only measure`): an ellipse, a rectangle and
+a 200-point freehand polygon each covering 10% of a 3328x4096 mammogram, moved by two
+pixels every frame through the measuring tools (`Measuring.press/move`, the path the
+mouse takes) so each frame recomputes the ROI's statistics from the stored values, vs
+the same window with the ROI standing still (target: the statistics, bench/measure.py,
+under one frame; here what a drag costs the whole frame).
+
+Run: .venv/bin/python bench/gui.py [--seconds S] [--only pacs|large|layout|mpr|measure]
 """
 
 from __future__ import annotations
@@ -155,6 +162,19 @@ class Frames:
                 raise SystemExit("no first slice in 60 s")
         # The frame that rendered the texture has been drawn when frame() returns.
         return time.perf_counter() - start
+
+
+def _app_without_demo(gui: Any, config_dir: Path) -> tuple[Any, Frames]:
+    """An app with its settings loaded and no series in the viewer: no server is set
+    up, so it would open its demo study, which the figures here do not want."""
+    from viewer.app import main as app_main
+
+    app = app_main.App(gui, config_dir=str(config_dir))
+    app.open_demo = lambda: None  # type: ignore[method-assign]
+    app.start()
+    loop = Frames(app)
+    loop.until(lambda: app.studies is not None)
+    return app, loop
 
 
 def _fresh_hub(app: Any, args: argparse.Namespace) -> Any:
@@ -296,18 +316,11 @@ def _large_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
 
     from tests.support.largeimage import write_mammograms
     from tests.support.testdata import ensure_phantom
-    from viewer.app import main as app_main
     from viewer.loader import LocalFolderSource
 
     ct_folder = ensure_phantom().series["uncompressed"].paths[0].parent
     mammo_paths = write_mammograms(tmp / "mammograms", 8)
-    app = app_main.App(gui, config_dir=str(tmp / "config-large"))
-    # No server is set up: the app would open its demo study, and the DICOMs page is
-    # to be measured first with no series in the viewer at all.
-    app.open_demo = lambda: None  # type: ignore[method-assign]
-    app.start()
-    loop = Frames(app)
-    loop.until(lambda: app.studies is not None)
+    app, loop = _app_without_demo(gui, tmp / "config-large")
 
     def listed(folder: Path) -> tuple[str, str]:
         """List `folder` on the DICOMs page (File > Open); its one series' UIDs."""
@@ -429,7 +442,6 @@ def _large_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
 def _layout_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
     """Issue 14's 2x2 figure: four linked 512x512 series scrolled together."""
     from viewer import phantom
-    from viewer.app import main as app_main
 
     root = tmp / "four"
     series = []
@@ -440,11 +452,7 @@ def _layout_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
             root / f"s{n}", slices=slices, rows=512, cols=512, variants=("uncompressed",)
         )
         series.append((manifest.study_uid, manifest["uncompressed"].series_uid))
-    app = app_main.App(gui, config_dir=str(tmp / "config-layout"))
-    app.open_demo = lambda: None  # type: ignore[method-assign]
-    app.start()
-    loop = Frames(app)
-    loop.until(lambda: app.studies is not None)
+    app, loop = _app_without_demo(gui, tmp / "config-layout")
     app.open_local([root])
     loop.until(lambda: len(app.studies.rows) == 4 and not app.studies.scanning)
     page = app.ensure_viewer_page()
@@ -493,16 +501,11 @@ def _rss() -> int:
 def _mpr_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
     """Issue 16's figures: the three planes of the 300x512x512 CT."""
     from viewer import phantom
-    from viewer.app import main as app_main
 
     root = tmp / "mpr"
     manifest = phantom.generate_study(root, slices=300, rows=512, cols=512,
                                       variants=("uncompressed",))  # fmt: skip
-    app = app_main.App(gui, config_dir=str(tmp / "config-mpr"))
-    app.open_demo = lambda: None  # type: ignore[method-assign]
-    app.start()
-    loop = Frames(app)
-    loop.until(lambda: app.studies is not None)
+    app, loop = _app_without_demo(gui, tmp / "config-mpr")
     app.open_local([root])
     # The whole folder listed: a series opened while the scan runs has the slices
     # found so far.
@@ -555,6 +558,83 @@ def _mpr_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
     print("  targets: coronal/sagittal <= 2x axial; 20 mm MIP p99 < 16.7 ms")
 
 
+def _measure_scenario(args: argparse.Namespace, gui: Any, tmp: Path) -> None:
+    """Issue 15's figure: frames while an ROI of 10% of a mammogram is dragged."""
+    import math
+
+    from tests.support.largeimage import write_mammograms
+
+    paths = write_mammograms(tmp / "mammogram-roi", 1)
+    app, loop = _app_without_demo(gui, tmp / "config-measure")
+    app.open_local([paths[0].parent])
+    loop.until(lambda: bool(app.studies.rows) and not app.studies.scanning)
+    study_uid = app.studies.rows[0].study_uid
+    series_uid = app.local_source.search_series(study_uid)[0].series_uid
+    app.open_series(study_uid, series_uid)
+    loop.until(lambda: _loaded(app) and app.viewer.count > 0, timeout=120)
+    page = app.viewer_page
+    assert page is not None
+    page.pyramids.wait_until_idle(30)
+    for _ in range(10):
+        app.frame()
+    view, tools = page.view, page.measuring
+    image = view.measured_image()
+    assert image is not None and image.data.stored is not None
+    columns, rows = app.viewer.image_size
+    side = math.sqrt(0.1)
+    width, height = columns * side, rows * side
+    centre = (columns / 2, rows / 2)
+    tolerance = 1.0
+    print(f"ROI drag on a {columns}x{rows} mammogram, viewport {view.size}:")
+    for kind in ("ellipse", "rectangle", "polygon"):
+        tools.measurements.clear()
+        tools.set_tool(kind)  # type: ignore[arg-type]
+        if kind == "polygon":
+            # The ellipse of 10% of the image, drawn freehand in 200 steps.
+            rx, ry = width / 2 * math.sqrt(4 / math.pi), height / 2 * math.sqrt(4 / math.pi)
+            outline = [
+                (centre[0] + rx * math.cos(a), centre[1] + ry * math.sin(a))
+                for a in (2 * math.pi * k / 200 for k in range(200))
+            ]
+            tools.press(image, outline[0], tolerance)
+            for point in outline[1:]:
+                tools.move(point, tolerance)
+            tools.release(outline[-1], moved=True, tolerance=tolerance)
+        else:
+            scale = math.sqrt(4 / math.pi) if kind == "ellipse" else 1.0
+            a = (centre[0] - width / 2 * scale, centre[1] - height / 2 * scale)
+            b = (centre[0] + width / 2 * scale, centre[1] + height / 2 * scale)
+            tools.press(image, a, tolerance)
+            tools.move(b, tolerance)
+            tools.release(b, moved=True, tolerance=tolerance)
+        tools.escape()
+        (roi,) = tools.measurements.items
+        values = tools.values(roi, image)
+        count = values.statistics.count if values and values.statistics else 0
+        still: list[float] = []
+        dragged: list[float] = []
+        for _ in range(_ROUNDS):  # taking turns: both see the same background noise
+            still += loop.static(lambda: True, args.seconds / _ROUNDS)
+            tools.press(image, centre, tolerance)  # inside the ROI: the whole moves
+            start = time.perf_counter()
+            step = 0
+            while time.perf_counter() - start < args.seconds / _ROUNDS:
+                step += 1
+                # Back and forth by two pixels a frame.
+                dx = 2.0 * (step % 40 if step % 80 < 40 else 40 - step % 40)
+                tools.move((centre[0] + dx, centre[1]), tolerance)
+                dragged.append(loop.timed())
+            tools.release((centre[0], centre[1]), moved=True, tolerance=tolerance)
+        print(f"  {kind:9s} ({count} px) still    {_stats(still)}")
+        print(f"  {kind:9s} dragged       {_stats(dragged)}")
+        print(
+            f"  {kind:9s} dragged p99 / still p99 = {_p99(dragged) / _p99(still):.2f}; "
+            f"median dragged - still = "
+            f"{(statistics.median(dragged) - statistics.median(still)) * 1e3:.2f} ms"
+        )
+    app.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each loaded phase")
@@ -570,7 +650,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "pacs", "large", "layout", "mpr"),
+        choices=("all", "pacs", "large", "layout", "mpr", "measure"),
         default="all",
         help="which scenarios to run",
     )
@@ -597,6 +677,8 @@ def main() -> int:
             _layout_scenario(args, gui, tmp)
         if args.only in ("all", "mpr"):
             _mpr_scenario(args, gui, tmp)
+        if args.only in ("all", "measure"):
+            _measure_scenario(args, gui, tmp)
         app_main._destroy_gui()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -67,6 +67,26 @@ def test_quitting_with_unsaved_edits_needs_a_confirmation() -> None:
     assert app.exit_requested and topics[-1] == "exit"
 
 
+def test_quitting_with_unsaved_measurements_says_so_beside_unsaved_settings() -> None:
+    app = AppState()
+    lost: list[str | None] = [None]
+    app.exit_checks.append(lambda: lost[0])
+    app.request_exit()
+    assert app.exit_requested and app.confirmation is None  # nothing to lose
+    app.exit_requested = False
+    lost[0] = "2 measurement(s) are not saved."
+    app.unsaved_changes = lambda: "You have unsaved changes to 'X'."
+    app.request_exit()
+    assert not app.exit_requested and app.confirmation is not None
+    assert "2 measurement(s)" in app.confirmation.message
+    assert "unsaved changes to 'X'" in app.confirmation.message
+    app.answer(False)
+    assert not app.exit_requested
+    app.request_exit()
+    app.answer(True)
+    assert app.exit_requested
+
+
 def test_navigation_emits_only_on_change() -> None:
     app = AppState()
     topics: list[str] = []

@@ -252,6 +252,12 @@ def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
     saved = _only(page)
     ui.frames(2)
     lines = page.view.labels[saved.uid].lines
+    # Quitting now would lose it: the app asks first.
+    ui.app.state.request_exit()
+    confirmation = ui.app.state.confirmation
+    assert confirmation is not None and "1 measurement(s) are not saved" in confirmation.message
+    ui.app.state.answer(False)
+    assert not ui.app.state.exit_requested
     _key(ui, "m")
     ui.frames_until(lambda: ui.shown("viewer/measure/save"), what="the panel")
     ui.click("viewer/measure/save")
@@ -259,6 +265,7 @@ def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
     # No server may store here: a file, in the config dir's reports folder.
     files = list((isolated_env / "reports").glob("SR_*.dcm"))
     assert len(files) == 1 and str(files[0]) in page.reports.save_message
+    assert page.unsaved_measurements() is None
 
     # A new session (the same settings): the study's report is listed, Show puts the
     # measurement back on its image, read-only.
@@ -297,3 +304,86 @@ def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
     _drag(ui, mid, (mid[0] + 40, mid[1]))
     ui.frames_until(lambda: _only(page).points != back.points, what="the move")
     assert page.reports.unsaved(back.image.study_uid)
+
+
+def test_angle_freehand_probe_and_a_labelled_arrow_by_mouse(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui = make_app(demo=True)
+    page = _demo(ui, 30)
+    tools = page.measuring
+    # Angle: drag from the spine to the vessel, then click the sphere: the phantom's
+    # spine, vessel and sphere make 135 degrees (viewer/phantom.py).
+    sphere = (128.0 + 0.16 * 256, 128.0 - 0.16 * 256)
+    spine, vessel, tip = (
+        _screen(ui, page, SPINE),
+        _screen(ui, page, VESSEL),
+        _screen(ui, page, sphere),
+    )
+    _move(ui, spine)
+    _key(ui, "a")
+    _drag(ui, spine, vessel)
+    assert tools.draft is not None and not tools.measurements.items
+    _move(ui, tip)
+    ui.xdotool("click", "1")
+    ui.frames_until(lambda: len(tools.measurements) == 1, what="the angle")
+    angle = tools.measurements.items[0]
+    ui.frames(2)
+    (line,) = page.view.labels[angle.uid].lines
+    assert line.endswith("°") and abs(float(line[:-1]) - 135.0) < 1.5
+
+    # Freehand: a drag around the vessel; its label gives the area and the HU inside.
+    _key(ui, "p")
+    ring = [
+        _screen(ui, page, (128 + 5 * math.cos(a), 128 + 5 * math.sin(a)))
+        for a in np.linspace(0, 2 * math.pi, 24)
+    ]
+    _move(ui, ring[0])
+    ui.xdotool("mousedown", "1")
+    ui.frames(2)
+    for point in ring[1:]:
+        _move(ui, point)
+    ui.xdotool("mouseup", "1")
+    ui.frames_until(lambda: len(tools.measurements) == 2, what="the freehand ROI")
+    freehand = tools.measurements.items[1]
+    assert freehand.kind == "polygon" and len(freehand.points) >= 12
+    ui.frames(2)
+    lines = page.view.labels[freehand.uid].lines
+    assert lines[0].startswith("Area ") and "mm²" in lines[0]
+    mean = float(lines[1].split()[1])
+    assert abs(mean - 300) < 10  # the contrast vessel
+
+    # Probe: one click inside the freehand ROI (a drawing tool grabs only outlines and
+    # handles), clear of the angle's arms and vertex at the vessel's centre: its HU.
+    _key(ui, "v")
+    _move(ui, _screen(ui, page, (125.5, 127.0)))
+    ui.xdotool("click", "1")
+    ui.frames_until(lambda: len(tools.measurements) == 3, what="the probe")
+    ui.frames(2)
+    probe = tools.measurements.items[2]
+    (value,) = page.view.labels[probe.uid].lines
+    assert value.endswith(" HU") and abs(float(value.split()[0]) - 300) <= 30
+
+    # Arrow: a drag, then its label typed into the field that opens.
+    _key(ui, "t")
+    _drag(ui, _screen(ui, page, (118.0, 150.0)), _screen(ui, page, (90.0, 100.0)))
+    ui.frames_until(
+        lambda: len(tools.measurements) == 4 and ui.shown("viewer/measure/label"),
+        what="the label field",
+    )
+    ui.xdotool("type", "--delay", "2", "vessel")
+    ui.xdotool("key", "Return")
+    arrow = tools.measurements.items[3]
+    ui.frames_until(
+        lambda: (m := tools.measurements.get(arrow.uid)) is not None and m.text == "vessel",
+        what="the label",
+    )
+    ui.frames(2)
+    assert page.view.labels[arrow.uid].lines == ("vessel",)
+    assert tools.tool == "arrow"  # typing "vessel" chose no tool (V would be the probe)
+    # Delete removes the selected (the arrow); the others stay.
+    _key(ui, "Delete")
+    ui.frames_until(lambda: len(tools.measurements) == 3, what="the delete")
+    assert tools.measurements.get(arrow.uid) is None
+    shot = ui.screenshot(tmp_path / "tools.png")
+    assert count_near(shot, page.image_box(), DRAWN[:3], tol=30) > 50  # type: ignore[arg-type]

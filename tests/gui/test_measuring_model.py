@@ -205,6 +205,20 @@ def test_the_pointer_tool_leaves_presses_off_measurements_to_the_page() -> None:
     assert not tools.press(other, (20, 10), TOLERANCE)
 
 
+def test_a_drawing_tool_starts_inside_an_roi_the_pointer_grabs_it_there() -> None:
+    tools, image = Measuring(), _image()
+    tools.set_tool("ellipse")
+    _drag(tools, image, (10, 10), (30, 30))
+    tools.set_tool("probe")
+    assert _click(tools, image, (20, 20))  # inside the ellipse: a probe, not a move
+    assert [m.kind for m in tools.measurements.items] == ["ellipse", "probe"]
+    tools.escape()
+    ellipse = tools.measurements.items[0]
+    _drag(tools, image, (15, 22), (17, 22))  # inside, with the pointer: the ROI moves
+    moved = tools.measurements.get(ellipse.uid)
+    assert moved is not None and moved.points[0] == (12, 20)
+
+
 def test_escape_drops_the_measurement_being_drawn_and_another_image_cancels_it() -> None:
     tools, image = Measuring(), _image()
     tools.set_tool("angle")

@@ -956,10 +956,11 @@ def _connect(
     return client, plain, auth
 
 
-def _close_clients(clients: tuple[DicomWebClient, ...]) -> None:
+def _close_clients(connection: tuple[DicomWebClient, DicomWebClient, object]) -> None:
     # On any thread (BackgroundTasks' on_discard): closing touches no GUI.
-    for client in {id(c): c for c in clients}.values():
-        client.close()
+    client, plain, _ = connection
+    for made in {id(c): c for c in (client, plain)}.values():
+        made.close()
 
 
 def _export_basename() -> str:

@@ -88,6 +88,11 @@ def _label_anchor(m: Measurement, screen: list[Point]) -> Point:
     return (max(xs), min(ys))
 
 
+def _overlaps(x: float, y: float, size: tuple[float, float], other: DrawnLabel) -> bool:
+    (ox, oy), (ow, oh) = other.at, other.size
+    return x < ox + ow and ox < x + size[0] and y < oy + oh and oy < y + size[1]
+
+
 def _label(
     canvas: int | str,
     lines: tuple[str, ...],
@@ -95,6 +100,7 @@ def _label(
     size: tuple[float, float],
     colour: tuple[int, ...],
     text_width: Measure,
+    taken: Sequence[DrawnLabel] = (),
 ) -> DrawnLabel | None:
     if not lines:
         return None
@@ -102,6 +108,13 @@ def _label(
     height = _LINE * len(lines)
     x = min(max(anchor[0] + 10, 4.0), size[0] - width - 4)
     y = min(max(anchor[1] - height / 2, 4.0), size[1] - height - 4)
+    # Below the labels already drawn where it would cover one (measurements of one
+    # structure cluster), as long as it stays on the canvas.
+    for _ in range(len(taken)):
+        hit = next((t for t in taken if _overlaps(x, y, (width, height), t)), None)
+        if hit is None or hit.at[1] + hit.size[1] + 2 + height > size[1] - 4:
+            break
+        y = hit.at[1] + hit.size[1] + 2
     for n, line in enumerate(lines):
         at = (x, y + n * _LINE)
         dpg.draw_text((at[0] + 1, at[1] + 1), line, color=_SHADOW, size=16, parent=canvas)
@@ -119,8 +132,9 @@ def draw_measurement(
     selected: bool,
     text_width: Measure,
     colour: tuple[int, ...] | None = None,
+    taken: Sequence[DrawnLabel] = (),
 ) -> DrawnLabel | None:
-    """One measurement, its handles if selected, and its label."""
+    """One measurement, its handles if selected, and its label (clear of `taken`)."""
     if colour is None:
         colour = SELECTED if selected else LOCKED if m.locked else DRAWN
     screen = _screen(transform, m.outline())
@@ -135,7 +149,7 @@ def draw_measurement(
     if selected and not m.locked:
         for hx, hy in _screen(transform, m.handles()):
             dpg.draw_circle((hx, hy), _HANDLE, color=colour, fill=(0, 0, 0, 200), parent=canvas)
-    return _label(canvas, lines, _label_anchor(m, screen), size, colour, text_width)
+    return _label(canvas, lines, _label_anchor(m, screen), size, colour, text_width, taken)
 
 
 def draw_draft(
@@ -147,12 +161,13 @@ def draw_draft(
     lines: tuple[str, ...],
     *,
     text_width: Measure,
+    taken: Sequence[DrawnLabel] = (),
 ) -> DrawnLabel | None:
     """What is being drawn: the shape once it is one, else its points so far."""
     if shape is not None and not (draft.kind == "polygon" and draft.floating):
         return draw_measurement(
             canvas, transform, size, shape, lines, selected=False, text_width=text_width,
-            colour=DRAFT,
+            colour=DRAFT, taken=taken,
         )  # fmt: skip
     # Its points so far (a polygon drawn click by click: the first vertex closes it).
     screen = _screen(transform, draft.points)

@@ -108,6 +108,8 @@ class AppState:
         self.exit_requested = False
         #: Set by the Servers page model: true while an edit would be lost by quitting.
         self.unsaved_changes: Callable[[], str | None] = lambda: None
+        #: What else quitting would lose (each says what, or None): unsaved measurements.
+        self.exit_checks: list[Callable[[], str | None]] = []
 
     # -- navigation -------------------------------------------------------------------
 
@@ -186,4 +188,17 @@ class AppState:
             self.exit_requested = True
             self.changed.emit("exit")
 
+        lost = [text for check in self.exit_checks if (text := check()) is not None]
+        if lost:
+            settings = self.unsaved_changes()
+            self.ask(
+                Confirmation(
+                    title="Unsaved changes",
+                    message="\n".join([*([settings] if settings else []), *lost, "Quit anyway?"]),
+                    confirm_label="Quit",
+                    on_confirm=leave,
+                    cancel_label="Keep working",
+                )
+            )
+            return
         self.guard("Quit anyway? Your changes will be lost.", leave, confirm_label="Quit")

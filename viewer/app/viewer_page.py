@@ -202,6 +202,7 @@ class ViewerPage:
         self._measuring_press: tuple[float, float] | None = None
         #: A measurement to bring on screen once its series has its layout (viewport, uid).
         self._pending_jump: tuple[int, str] | None = None
+        app.exit_checks.append(self.unsaved_measurements)
 
     # -- the active viewport, as the single-viewport page offered it ----------------------
 
@@ -426,6 +427,8 @@ class ViewerPage:
         self._disconnects.append(self.priors.changed.connect(lambda topic: self._fill_priors()))
 
     def teardown(self) -> None:
+        if self.unsaved_measurements in self.app.exit_checks:
+            self.app.exit_checks.remove(self.unsaved_measurements)
         self.strip_view.teardown()
         self.panel.teardown()
         self.close_series()
@@ -1417,6 +1420,15 @@ class ViewerPage:
         if loader is not None and hasattr(loader.source, "server"):
             report_source = loader.source  # type: ignore[assignment]
         self.reports.show_study(study_uid, report_source)
+
+    def unsaved_measurements(self) -> str | None:
+        """What quitting would lose: the studies with measurements not saved."""
+        studies = {m.image.study_uid for m in self.measuring.measurements.items}
+        unsaved = [s for s in studies if self.reports.unsaved(s)]
+        if not unsaved:
+            return None
+        count = sum(len(self.reports.to_save(s)[0]) for s in unsaved)
+        return f"{count} measurement(s) are not saved (Save measurements in the panel, M)."
 
     def save_measurements(self) -> None:
         """Save the active viewport's study's measurements (see `StudyReports.save`)."""

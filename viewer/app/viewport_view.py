@@ -8,6 +8,10 @@ dearpygui uploads every raw texture on every frame. Tags are ``viewer/vp/<id>/..
 so several views coexist; `ViewerPage` owns the toolbar, the grid and the input, and
 tells each view where it is and whether it is the active one.
 
+Measurements (`model.measuring`) are drawn over the image they belong to, through the
+viewport's transform of the moment (`measure_draw`); `measured_image` is the image on
+screen as the measuring tools see it (stored values, calibration, header).
+
 A slice that is not in memory is drawn as a placeholder ("Loading…", or "failed —
 retry" after its retries); the previous slice's image is never left on screen under
 the new slice's number. Overlay text has a dark shadow, so it reads on a bright
@@ -506,6 +510,7 @@ class ViewportView:
             label = draw_measurement(
                 self.canvas, transform, self.size, m, tools.lines(m, image),
                 selected=m.uid == selected, text_width=text_width,
+                taken=tuple(self.labels.values()),
             )  # fmt: skip
             if label is not None:
                 self.labels[m.uid] = label
@@ -514,8 +519,9 @@ class ViewportView:
             shape = draft.shape()
             lines = tools.lines(shape, image) if shape is not None else ()
             label = draw_draft(
-                self.canvas, transform, self.size, draft, shape, lines, text_width=text_width
-            )
+                self.canvas, transform, self.size, draft, shape, lines, text_width=text_width,
+                taken=tuple(self.labels.values()),
+            )  # fmt: skip
             if label is not None:
                 self.labels["draft"] = label
 

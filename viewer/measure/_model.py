@@ -154,11 +154,12 @@ class Measurement:
     def moved(self, dx: float, dy: float) -> Measurement:
         return replace(self, points=tuple((x + dx, y + dy) for x, y in self.points))
 
-    def distance_to(self, point: Point) -> float:
-        """Image-pixel distance from `point` to the drawn shape; 0 inside an ROI."""
+    def distance_to(self, point: Point, *, inside: bool = True) -> float:
+        """Image-pixel distance from `point` to the drawn shape; 0 inside an ROI unless
+        `inside` is False (then only its outline counts)."""
         if self.kind == "probe":
             return _distance(point, self.points[0])
-        if self.is_roi and _inside(self.outline(), point):
+        if inside and self.is_roi and _inside(self.outline(), point):
             return 0.0
         path = self.outline()
         return min(_segment_distance(point, a, b) for a, b in itertools.pairwise(path))
@@ -323,11 +324,20 @@ class MeasurementSet:
     def mark_saved(self) -> None:
         self._saved = self._items
 
-    def hit(self, sop_instance_uid: str, frame: int, point: Point, tolerance: float) -> Hit | None:
+    def hit(
+        self,
+        sop_instance_uid: str,
+        frame: int,
+        point: Point,
+        tolerance: float,
+        *,
+        inside: bool = True,
+    ) -> Hit | None:
         """The handle or shape within `tolerance` image pixels of `point`.
 
         Handles win over shapes, the selected measurement over the others, and the
-        nearest over the rest.
+        nearest over the rest. An ROI's inside hits it unless `inside` is False (a
+        drawing tool: a new measurement may start inside an ROI).
         """
         best: tuple[tuple[int, int, float], Hit] | None = None
         for m in self.on_image(sop_instance_uid, frame):
@@ -338,7 +348,7 @@ class MeasurementSet:
                     key = (0, rank_selected, d)
                     if best is None or key < best[0]:
                         best = (key, Hit(m.uid, index))
-            d = m.distance_to(point)
+            d = m.distance_to(point, inside=inside)
             if d <= tolerance:
                 key = (1, rank_selected, d)
                 if best is None or key < best[0]:

@@ -15,8 +15,8 @@ either one drag or two clicks, an angle a drag and a click (or three clicks). Th
 polygon is drawn freehand by dragging, or vertex by vertex with clicks, closed by a
 click on its first (or last) vertex or by Enter. In any tool a press on a measurement
 edits it: on a handle it moves that point, elsewhere on the shape the whole; a drag is
-one undo step. With the default tool (scroll, window/level) a press elsewhere is the
-page's (window/level) and clears the selection.
+one undo step. With the default tool (scroll, window/level) an ROI is also grabbed
+inside it, and a press elsewhere is the page's (window/level) and clears the selection.
 
 Values come from `measure.measure`, cached per measurement value, so a drag recomputes
 only the measurement being dragged, once per frame at most.
@@ -234,11 +234,6 @@ class Measuring:
             self.draft = None
             self.changed.emit("draft")
 
-    @property
-    def busy(self) -> bool:
-        """A press was taken (drawing or editing) and its release is still to come."""
-        return self._edit is not None or (self.draft is not None and self.draft.pressed)
-
     # -- images -------------------------------------------------------------------------
 
     def see(self, image: MeasuredImage) -> None:
@@ -311,7 +306,12 @@ class Measuring:
             draft.pressed = True
             self._float(draft, point)
             return True
-        hit = self.measurements.hit(image.ref.sop_instance_uid, image.ref.frame, point, tolerance)
+        # With a drawing tool only handles and outlines are grabbed: a measurement can
+        # start inside an ROI (a probe or a length in an ellipse).
+        hit = self.measurements.hit(
+            image.ref.sop_instance_uid, image.ref.frame, point, tolerance,
+            inside=self.tool == POINTER,
+        )  # fmt: skip
         if hit is not None:
             self.measurements.select(hit.uid)
             found = self.measurements.get(hit.uid)
