@@ -302,6 +302,11 @@ class DicomWebClient:
         """Whether `close` was called: its connections are closed, it sends nothing."""
         return self._http.closed
 
+    @property
+    def auth(self) -> httpx.Auth | None:
+        """How it signs in (a Zhiva token also says whether the user may store data)."""
+        return self._http.auth
+
     def __enter__(self) -> DicomWebClient:
         return self
 

@@ -154,6 +154,10 @@ class HttpSession:
     def closed(self) -> bool:
         return self._client.is_closed
 
+    @property
+    def auth(self) -> httpx.Auth | None:
+        return self._auth
+
     def __enter__(self) -> HttpSession:
         return self
 

@@ -387,3 +387,56 @@ def test_angle_freehand_probe_and_a_labelled_arrow_by_mouse(
     assert tools.measurements.get(arrow.uid) is None
     shot = ui.screenshot(tmp_path / "tools.png")
     assert count_near(shot, page.image_box(), DRAWN[:3], tol=30) > 50  # type: ignore[arg-type]
+
+
+def test_a_length_on_an_mpr_plane_uses_the_planes_spacing_and_is_never_saved(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui = make_app(demo=True)
+    page = _demo(ui, 30, zoom=1.0)
+    ui.frames_until(
+        lambda: page.handle is not None and page.handle.progress().complete, what="the series"
+    )  # type: ignore[union-attr]
+    ui.click("viewer/mpr/open")
+    ui.frames_until(
+        lambda: page.mpr is not None and all(v.slot == "ready" for v in page.views[:3]),
+        what="three planes on screen", timeout=30,
+    )  # fmt: skip
+    mpr = page.mpr
+    assert mpr is not None
+    coronal = page.views[1]
+    plane = mpr.stack.planes["coronal"]
+    transform = coronal.transform()
+    assert transform is not None
+    ox, oy = coronal.origin()
+
+    def at(point: tuple[float, float]) -> tuple[int, int]:
+        x, y = transform.to_screen(point)
+        return round(ox + x), round(oy + y)
+
+    # Down the plane (head to feet) over 30 of its rows, in the soft tissue left of centre.
+    column = plane.columns * 0.4
+    start, end = at((column, plane.rows * 0.2)), at((column, plane.rows * 0.2 + 30))
+    _move(ui, start)
+    _key(ui, "d")
+    _drag(ui, start, end)
+    ui.frames_until(lambda: len(page.measuring.measurements) == 1, what="the length")
+    m = _only(page)
+    assert m.image.series_uid.endswith("/mpr/coronal") and not page.measuring.savable(m)
+    (a, b) = m.points
+    rows_mm = abs(b[1] - a[1]) * plane.spacing[0]
+    columns_mm = abs(b[0] - a[0]) * plane.spacing[1]
+    mm = math.hypot(rows_mm, columns_mm)
+    assert mm == pytest.approx(30 * plane.spacing[0], rel=0.05)
+    ui.frames(2)
+    assert coronal.labels[m.uid].lines == (f"{mm:.1f} mm",)
+    shot = ui.screenshot(tmp_path / "plane.png")
+    assert (
+        count_near(shot, _segment_box(start, end), SELECTED[:3], tol=30)
+        > abs(end[1] - start[1]) // 2
+    )
+    # Saving: nothing to save, and the user is told why.
+    page.save_measurements()
+    notice = ui.app.state.notice
+    assert notice is not None and "MPR planes" in notice.text and "session" in notice.text
+    assert not (ui.app.caches.paths.reports_dir).exists()

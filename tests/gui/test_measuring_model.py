@@ -293,8 +293,11 @@ def test_values_without_the_pixels_and_planes_that_are_never_saved() -> None:
     later = tools.values(moved)
     assert later is not None and later.statistics is None and later.area is not None
     assert tools.savable(m)
-    plane = _image("2.25.1.mpr.coronal.12", savable=False)
-    assert is_synthetic(plane.ref.sop_instance_uid)
+    plane = _image("2.25.77", savable=False)
+    plane = MeasuredImage(
+        ImageRef("2.25.77", 0, "", "9.9/mpr/coronal", "8.8"), plane.data, None, False
+    )
+    assert is_synthetic(plane.ref) and not is_synthetic(image.ref)
     tools.set_tool("length")
     _drag(tools, plane, (1, 1), (5, 1))
     assert not tools.savable(tools.measurements.items[-1])

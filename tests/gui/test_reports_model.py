@@ -48,9 +48,7 @@ def _image(study: phantom.StudyManifest, index: int = 1, *, savable: bool = True
         str(ds.StudyInstanceUID),
     )  # fmt: skip
     if not savable:
-        ref = ImageRef(
-            f"{ref.series_uid}.mpr.coronal.{index}", 0, "", ref.series_uid, ref.study_uid
-        )
+        ref = ImageRef(f"2.25.{index}77", 0, "", f"{ref.series_uid}/mpr/coronal", ref.study_uid)
     return MeasuredImage(ref, image_data(header, stored), header, savable)
 
 
@@ -192,7 +190,7 @@ def test_mpr_plane_measurements_are_never_saved(
     assert notices[-1][0] == "success" and "Saved 1 measurement(s)" in notices[-1][1]
     assert "1 on MPR planes" in notices[-1][1]
     (path,) = folder.glob("SR_*.dcm")
-    assert ".mpr." not in path.read_bytes().decode("latin-1")
+    assert b"/mpr/" not in path.read_bytes() and b"2.25.177" not in path.read_bytes()
 
 
 def test_reports_of_the_study_source_and_a_broken_file_in_the_folder(

@@ -186,8 +186,6 @@ class App:
         #: The selected server's client and config once connected (None before).
         self.server_client: DicomWebClient | None = None
         self.server_config: ServerConfig | None = None
-        #: How it signs in (a Zhiva token says whether the user may store).
-        self.server_auth: object | None = None
         self._server_search: SearchFn | None = None
         #: Files opened with File > Open, while the study list shows them.
         self.local_source: LocalFolderSource | None = None
@@ -358,7 +356,6 @@ class App:
             self.server_loader = None
             self._retire_unused()
         self.server_client = self.server_config = self._server_search = None
-        self.server_auth = None
         self._update_store_target()
         if selected is None:
             studies.set_server_name(None)
@@ -392,16 +389,16 @@ class App:
         return self.caches.loader_hub()
 
     def _server_ready(
-        self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient, object]
+        self, config: ServerConfig, clients: tuple[DicomWebClient, DicomWebClient]
     ) -> None:
-        client, plain, auth = clients
-        distinct = tuple({id(c): c for c in (client, plain)}.values())
+        client, plain = clients
+        distinct = tuple({id(c): c for c in clients}.values())
         self._clients.extend(distinct)
         loader = self.loader_hub().loader_for_client(client)
         self._clients_of[id(loader)] = distinct
         self.loaders.append(loader)
         self.server_loader = loader
-        self.server_client, self.server_config, self.server_auth = client, config, auth
+        self.server_client, self.server_config = client, config
 
         def search(query: StudyQuery, limit: int, offset: int, fuzzy: bool) -> list[StudySummary]:
             # Without fuzzy matching the same server gets wildcard queries instead.
@@ -722,7 +719,8 @@ class App:
         client = self.server_client
         if loader is not self.server_loader or client is None:
             return None
-        return client if may_store(self.server_config, self.server_auth) else None
+        # The config says whether the server stores; a Zhiva token whether this user may.
+        return client if may_store(self.server_config, client.auth) else None
 
     def open_demo(self) -> None:
         """Generate (first time) and open the demo study on the Viewer page."""
@@ -941,7 +939,7 @@ _NO_THUMBNAIL = frozenset({"SR", "KO", "PR", "SEG", "DOC", "RTSTRUCT", "RTPLAN",
 
 def _connect(
     registry: ServerRegistry, config: ServerConfig
-) -> tuple[DicomWebClient, DicomWebClient, object]:
+) -> tuple[DicomWebClient, DicomWebClient]:
     # On a worker: reading secrets (keyring) and a token refresh may block.
     import msgspec
 
@@ -951,16 +949,15 @@ def _connect(
     auth = auth_for(registry, config)
     client = DicomWebClient(config, auth)
     if not config.fuzzy_matching:
-        return client, client, auth
+        return client, client
     plain = DicomWebClient(msgspec.structs.replace(config, fuzzy_matching=False), auth)
-    return client, plain, auth
+    return client, plain
 
 
-def _close_clients(connection: tuple[DicomWebClient, DicomWebClient, object]) -> None:
+def _close_clients(clients: tuple[DicomWebClient, ...]) -> None:
     # On any thread (BackgroundTasks' on_discard): closing touches no GUI.
-    client, plain, _ = connection
-    for made in {id(c): c for c in (client, plain)}.values():
-        made.close()
+    for client in {id(c): c for c in clients}.values():
+        client.close()
 
 
 def _export_basename() -> str:

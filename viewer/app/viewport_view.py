@@ -496,6 +496,12 @@ class ViewportView:
             return
         for line in self.lines():
             start, end = transform.to_screen(line.start), transform.to_screen(line.end)
+            # A 1 px line between two pixel rows is drawn as two rows at half strength:
+            # a horizontal or vertical one goes through pixel centres instead.
+            if start[1] == end[1]:
+                start, end = (start[0], _centre(start[1])), (end[0], _centre(end[1]))
+            elif start[0] == end[0]:
+                start, end = (_centre(start[0]), start[1]), (_centre(end[0]), end[1])
             dpg.draw_line(start, end, color=line.colour, thickness=1, parent=self.canvas)
 
     def _draw_measurements(self) -> None:
@@ -556,7 +562,7 @@ class ViewportView:
             series_uid=source.key, study_uid=str(header.get("StudyInstanceUID") or ""),
         )  # fmt: skip
         # Only stored instances go into reports: an MPR plane exists in no PACS.
-        savable = isinstance(source, SeriesSource) and not is_synthetic(sop_uid)
+        savable = isinstance(source, SeriesSource) and not is_synthetic(ref)
         image = MeasuredImage(ref, data, header, savable)
         self._measured = (frame, image)
         return image
@@ -642,6 +648,11 @@ class ViewportView:
         if text != self.state.probe:
             self.state.probe = text
             self._draw_dirty = True
+
+
+def _centre(coordinate: float) -> float:
+    # ImGui adds half a pixel to a line's ends itself (ImDrawList::AddLine).
+    return float(math.floor(coordinate))
 
 
 def text_width(text: str) -> float:

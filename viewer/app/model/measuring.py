@@ -102,10 +102,11 @@ _DRAWN_POINTS: dict[MeasurementKind, int] = {
 }
 
 
-def is_synthetic(sop_instance_uid: str) -> bool:
-    """An image made by this viewer (an MPR plane: ``<series>.mpr.<kind>.<index>``),
-    which exists in no PACS, so no report can reference it."""
-    return ".mpr." in sop_instance_uid
+def is_synthetic(ref: ImageRef) -> bool:
+    """An image made by this viewer, which exists in no PACS, so no report can point at
+    it: an MPR plane, whose "series" is its viewport source's key (``<series>/mpr/<kind>``,
+    no UID has a slash); its SOP Instance UID is one the viewer made up."""
+    return "/" in ref.series_uid
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -254,7 +255,7 @@ class Measuring:
         known = self._known.get(m.image.key)
         if known is not None and not known.savable:
             return False
-        return not is_synthetic(m.image.sop_instance_uid)
+        return not is_synthetic(m.image)
 
     # -- values -------------------------------------------------------------------------
 

@@ -225,8 +225,7 @@ def index_of(source: ViewportSource | None, sop_uid: str, frame: int = 0) -> int
     """Where image (`sop_uid`, `frame`) is in `source`'s stack; None if it is not there.
 
     A source may say it itself (`index_of`, as `SeriesSource` does); otherwise its
-    headers are compared, starting where a plane's UID (``...mpr.<kind>.<index>``)
-    says it is.
+    headers are compared (an MPR plane's are made once and kept).
     """
     if source is None:
         return None
@@ -236,11 +235,7 @@ def index_of(source: ViewportSource | None, sop_uid: str, frame: int = 0) -> int
         return found if isinstance(found, int) else None
     if frame:
         return None  # headers name instances: frame 0 is all they can tell apart
-    tail = sop_uid.rsplit(".", 1)[-1]
-    guess = int(tail) if ".mpr." in sop_uid and tail.isdigit() else None
-    candidates: list[int] = [guess] if guess is not None and 0 <= guess < source.count else []
-    candidates += range(source.count)
-    return next((i for i in candidates if _sop_uid(source.header(i)) == sop_uid), None)
+    return next((i for i in range(source.count) if _sop_uid(source.header(i)) == sop_uid), None)
 
 
 def _sop_uid(header: Dataset | None) -> str:
