@@ -92,6 +92,9 @@ SYSTEM_LIBRARIES = {
     "libbsd": "BSD-3-Clause AND BSD-2-Clause AND ISC",
     "libmd": "BSD-3-Clause AND BSD-2-Clause AND ISC AND LicenseRef-Public-Domain",
     "libexpat": "MIT",
+    # SQLite is in the public domain; Python's sqlite3 links it, which highdicom.image
+    # imports (the measurement reports are written with highdicom).
+    "libsqlite3": "LicenseRef-Public-Domain",
     "libtinfo": "X11",  # ncurses
     "libgcc_s": "GPL-3.0-or-later WITH GCC-exception-3.1",
     "libstdc++": "GPL-3.0-or-later WITH GCC-exception-3.1",
