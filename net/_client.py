@@ -45,6 +45,7 @@ from ._fallback import (
     mark_pixel_data,
     pages,
     part10_from_frames,
+    read_ahead,
     resolve_bulk_data_uri,
     sop_uid_of,
     url_safe_uid,
@@ -879,7 +880,7 @@ class DicomWebClient:
         headers: dict[str, Dataset] = {}
         sops: Iterator[str]
         if self._memory.instance_retrieve:
-            sops = self._listed_instances(study_uid, series_uid)
+            sops = read_ahead(self._listed_instances(study_uid, series_uid))
         else:
             # Frames only (static DICOMweb): the metadata is needed to rebuild instances.
             headers = {sop_uid_of(ds): ds for ds in self.series_metadata(study_uid, series_uid)}
@@ -900,13 +901,23 @@ class DicomWebClient:
 
     def _listed_instances(self, study_uid: str, series_uid: str) -> Iterator[str]:
         """SOP Instance UIDs of a series, by QIDO pages that grow (listing 300 instances
-        took Orthanc ~0.25 s, 32 of them ~0.04 s), else from the series' metadata."""
-        sizes = iter((LISTING_FIRST_PAGE,))
+        took Orthanc ~0.25 s, 32 of them ~0.04 s), else from the series' metadata.
+
+        Each page at most doubles: read ahead (`read_ahead`), a page then arrives
+        before the instances of the one before have all been fetched, so the requests
+        in flight never wait for the listing (a 32-instance page then a 200 one left
+        them idle ~0.1 s of a ~1 s series on the test PACS)."""
+        planned = (LISTING_FIRST_PAGE, 2 * LISTING_FIRST_PAGE, 4 * LISTING_FIRST_PAGE)
+        fetched = 0
 
         def page_size() -> int:
-            return self._page_limit(next(sizes, INSTANCE_PAGE_SIZE))
+            # Asked before each page and after it (a cap learned on it): counts pages.
+            size = planned[fetched] if fetched < len(planned) else INSTANCE_PAGE_SIZE
+            return self._page_limit(size)
 
         def fetch(limit: int, offset: int) -> list[InstanceSummary]:
+            nonlocal fetched
+            fetched += 1
             found = self.search_instances(study_uid, series_uid, limit=limit, offset=offset)
             return sorted(found, key=lambda i: (i.instance_number is None, i.instance_number or 0))
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -41,6 +43,7 @@ __all__ = [
     "mark_pixel_data",
     "pages",
     "part10_from_frames",
+    "read_ahead",
     "resolve_bulk_data_uri",
     "sop_uid_of",
     "url_safe_uid",
@@ -170,6 +173,43 @@ def concurrently(
         for future in pending:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def read_ahead(items: Iterable[T], *, name: str = "zhiva-listing") -> Iterator[T]:
+    """`items`, iterated on a thread of its own as fast as it goes, for a consumer
+    that must not wait for it: a QIDO listing's next page is asked for while the
+    instances of the page before are being fetched, instead of when the last of them
+    has been taken (on the test PACS a 200-instance page took ~0.13 s, in which the
+    requests in flight ran dry). Its errors are raised here, in order; closing this
+    iterator stops the thread after the item it is on.
+    """
+    results: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                results.put((True, item))
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            results.put((False, exc))
+            return
+        results.put((False, None))
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, value = results.get()
+            if ok:
+                yield value  # type: ignore[misc]
+                continue
+            if value is not None:
+                raise value  # type: ignore[misc]
+            return
+    finally:
+        stop.set()
 
 
 def pages(

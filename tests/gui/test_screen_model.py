@@ -221,3 +221,29 @@ def test_overlay_planes_are_max_pooled_over_the_image_and_go_when_switched_off()
     assert painted.any(axis=0).sum() == pytest.approx(1400 / 4, abs=2)
     _show(screen, frame, info, fit, target, viewport=viewport, overlay=None)
     assert not np.all(buffer[:512, :400] == np.float32(OVERLAY_COLOUR), axis=-1).any()
+
+
+def test_a_first_image_is_drawn_from_the_coarse_level_made_when_it_arrived() -> None:
+    frame, info = _image(4096, 3328)
+    cache = PyramidCache()
+    try:
+        assert cache.coarse(frame.pixels, wait=1.0) is None  # never asked: no waiting
+        cache.prepare(frame.pixels)  # what the loader's thread does as it decodes it
+        coarse = cache.coarse(frame.pixels, wait=10.0)
+        assert coarse is not None and coarse[0] == 4
+        assert np.array_equal(coarse[1], render.reduce(frame.pixels, 4))
+        assert cache.levels(frame.pixels) == ()  # the pyramid only once it is shown
+    finally:
+        assert cache.shutdown(timeout=10)
+    screen, target = ScreenImage(), Target()
+    viewport = (516.0, 635.0)
+    fit = render.ViewTransform.fit(viewport, (3328, 4096))
+    plan = screen.show(
+        frame, info, None, invert=False, transform=fit, viewport_size=viewport, pyramid=(),
+        target=target, coarse=coarse,
+    )  # fmt: skip
+    # Averaged from the 832x1024 coarse level, not by a reduction of its own.
+    assert plan is not None and plan.factor == 4 and plan.shape == (635, 516)
+    row = target.buffers[(640, 576)][300, :516, 0]
+    line = int(3328 // 3 * 516 / 3328)  # where the one-pixel line falls on screen
+    assert row[line - 1 : line + 2].max() > row[50] + 0.01  # dimmed, never dropped

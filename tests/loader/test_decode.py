@@ -209,3 +209,29 @@ def test_quick_readers_cover_the_common_case(small_study: phantom.StudyManifest)
         pydicom.dcmread(small_study.series["multiframe"].paths[0], stop_before_pixels=True)
     )
     assert quick_geometry(multi) is None  # functional groups: render's job
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_bits_above_bits_stored_are_cleared_as_pydicom_does(signed: bool) -> None:
+    # 12 bits stored in 16 with garbage above (PS3.5 8.1.1): the fast path's one
+    # pass must give pydicom's values, for negative numbers too.
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    rng = np.random.default_rng(7)
+    raw = rng.integers(0, 65536, size=(16, 24), dtype=np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.Rows, ds.Columns = raw.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = int(signed)
+    ds.PixelData = raw.tobytes()
+    got = decode_instance_frame(instance_from_dataset(ds), 0).pixels
+    expected = ds.pixel_array
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert (int(got.min()) < 0) == signed and int(np.abs(got.astype(np.int32)).max()) < 4096
+    assert not got.flags.writeable and bytes(ds.PixelData) == raw.tobytes()  # not in place

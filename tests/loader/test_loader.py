@@ -33,6 +33,7 @@ from tests.loader.conftest import (
 )
 from viewer import phantom
 from viewer.loader import (
+    CachedFrame,
     FirstImage,
     FrameFailed,
     FrameReady,
@@ -494,3 +495,21 @@ def test_an_answer_without_the_asked_slice_fails_instead_of_looping(
         failures = [e for e in loader.trace() if e.kind == "error" and e.index == index]
         assert len(failures) == FAST_RETRY.max_attempts
         assert sum(handle.frame(i) is not None for i in range(40)) == 39
+
+
+def test_the_first_image_is_handed_over_as_soon_as_it_is_decoded(
+    local: LocalFolderSource, study: phantom.StudyManifest
+) -> None:
+    unc = study.series["uncompressed"]
+    handed: list[tuple[CachedFrame, str]] = []
+    with SeriesLoader(local) as loader:
+        handle = loader.open_series(
+            unc.series_uid, study_uid=study.study_uid,
+            on_first_image=lambda frame: handed.append((frame, threading.current_thread().name)),
+        )  # fmt: skip
+        handle.opened.result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        firsts = [e for e in loader.drain() if isinstance(e, FirstImage)]
+    # Once, with the very frame the event brings, on a loader thread (not this one).
+    assert len(handed) == 1 and len(firsts) == 1
+    assert handed[0][0] is firsts[0].image and handed[0][1] != threading.current_thread().name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -22,6 +22,7 @@ from net._fallback import (
     mark_pixel_data,
     pages,
     part10_from_frames,
+    read_ahead,
     resolve_bulk_data_uri,
 )
 from net._models import Frame
@@ -187,6 +188,71 @@ def test_a_refused_limit_is_asked_again_with_the_cap() -> None:
         assert client.search_studies(limit=500) == []
         client.search_studies(limit=300)
     assert limits == ["500", "200", "200"]
+
+
+def test_a_series_is_listed_by_pages_that_double_then_the_full_size() -> None:
+    study, series = "1.2.3", "1.2.3.4"
+    sops = [f"1.2.3.4.{i}" for i in range(500)]
+    listed: list[tuple[int, int]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/instances"):
+            limit, offset = (
+                int(request.url.params["limit"]),
+                int(request.url.params.get("offset", "0")),
+            )
+            listed.append((limit, offset))
+            page = [
+                {"00080018": {"vr": "UI", "Value": [sop]}, "00200013": {"vr": "IS", "Value": [i]}}
+                for i, sop in enumerate(sops[offset : offset + limit], offset + 1)
+            ]
+            return httpx.Response(
+                200, json=page, headers={"Content-Type": "application/dicom+json"}
+            )
+        return httpx.Response(404)
+
+    with _client(handler) as client:
+        got = list(client._listed_instances(study, series))
+    assert got == sops
+    assert listed == [(32, 0), (64, 32), (128, 96), (200, 224), (200, 424)]
+
+
+def test_read_ahead_runs_on_its_own_thread_and_raises_where_the_items_stop() -> None:
+    threads: list[str] = []
+    second = threading.Event()
+
+    def items() -> Iterator[int]:
+        threads.append(threading.current_thread().name)
+        yield 1
+        second.set()  # runs before the consumer asks for the second item
+        yield 2
+        raise ServerError("listing broke")
+
+    ahead = read_ahead(items())
+    assert next(ahead) == 1
+    assert second.wait(5)
+    assert next(ahead) == 2
+    with pytest.raises(ServerError, match="listing broke"):
+        next(ahead)
+    assert threads and threads[0] != threading.current_thread().name
+
+
+def test_closing_read_ahead_stops_its_thread() -> None:
+    taken: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(1_000_000):
+            taken.append(i)
+            yield i
+
+    ahead = read_ahead(items(), name="zhiva-listing-test")
+    next(ahead)
+    ahead.close()
+    for thread in threading.enumerate():
+        if thread.name == "zhiva-listing-test":
+            thread.join(5)
+    assert not any(t.name == "zhiva-listing-test" for t in threading.enumerate())
+    assert len(taken) < 1_000_000
 
 
 # --- BulkDataURIs -------------------------------------------------------------------------

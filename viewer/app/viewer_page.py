@@ -562,9 +562,12 @@ class ViewerPage:
             self._end_mpr()
             self.layout.set_grid("1x1")
             target = 0
+        # A large first image gets its coarse level on the pyramid thread the moment it
+        # is decoded, while this thread waits for its next frame (model.pyramids).
         handle = loader.open_series(
             series_uid, study_uid=study_uid, cursor=cursor,
             visible=self.layout.viewports[target] in self.layout.visible,
+            on_first_image=lambda frame: self.pyramids.prepare(frame.pixels),
         )  # fmt: skip
         state = self.layout.load(target, SeriesSource(handle))
         state.set_progress(0.0, "Opening the series…")

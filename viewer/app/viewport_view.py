@@ -57,6 +57,9 @@ REFERENCE = (120, 200, 255, 255)
 PLACEHOLDER = (160, 160, 160, 255)
 #: Slices this near the one on screen get their pyramid (large images) when known.
 PYRAMID_RADIUS = 8
+#: How long a first image waits for the coarse level begun when it arrived; averaging
+#: the frame here instead takes about as long as the whole coarse level.
+COARSE_WAIT_S = 0.05
 #: Overlay masks kept (per slice, as large as the image).
 _OVERLAYS_KEPT = 8
 
@@ -370,11 +373,13 @@ class ViewportView:
         self.plan = None
         if frame is None or transform is None:
             return
+        pyramid = self.pyramids.levels(frame.pixels)
+        coarse = None if pyramid else self.pyramids.coarse(frame.pixels, wait=COARSE_WAIT_S)
         try:
             self.plan = self.screen.show(
                 frame, self.info, self._voi(), invert=self.state.invert, transform=transform,
-                viewport_size=self.size, pyramid=self.pyramids.levels(frame.pixels),
-                target=self.pool, overlay=self.overlay if self.state.overlay_planes else None,
+                viewport_size=self.size, pyramid=pyramid, coarse=coarse, target=self.pool,
+                overlay=self.overlay if self.state.overlay_planes else None,
             )  # fmt: skip
         except Exception as exc:
             log.exception("slice %d could not be displayed", self.state.index)

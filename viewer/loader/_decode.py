@@ -87,17 +87,23 @@ def _native_frame(
     arr = np.frombuffer(data, dtype=dtype, count=size, offset=frame * step).reshape(
         fmt.rows, fmt.columns
     )
-    if fmt.number_of_frames > 1:
-        # A view would keep every frame's bytes alive for as long as any frame is
-        # cached, and the memory budget counts one frame.
-        arr = arr.copy()
     shift = fmt.bits_allocated - fmt.bits_stored
     if shift:
         # PS3.5 8.1.1: bits above Bits Stored are undefined; pydicom shifts them out
         # (arithmetically for signed data), and so do we, so values are identical.
-        arr = arr.copy() if not arr.flags.writeable else arr
-        np.left_shift(arr, shift, out=arr)
-        np.right_shift(arr, shift, out=arr)
+        # The first step writes a new array, so the copy is not a pass of its own
+        # (each pass over a 27 MB mammogram is a few milliseconds of the first image).
+        out = np.empty_like(arr)
+        if fmt.signed:
+            np.left_shift(arr, shift, out=out)
+            np.right_shift(out, shift, out=out)
+        else:
+            np.bitwise_and(arr, (1 << fmt.bits_stored) - 1, out=out)
+        arr = out
+    elif fmt.number_of_frames > 1:
+        # A view would keep every frame's bytes alive for as long as any frame is
+        # cached, and the memory budget counts one frame.
+        arr = arr.copy()
     arr.flags.writeable = False
     return arr
 

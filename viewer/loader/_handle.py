@@ -14,6 +14,7 @@ condition briefly and never wait for I/O.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,10 @@ class SeriesHandle:
         self.series_uid = run.series_uid
         self.study_uid = run.study_uid
         self.opened: Future[SeriesLayout] = Future()
+        #: Called with the series' first image as soon as it is decoded, before the
+        #: `FirstImage` event reaches the UI thread: on a loader thread, with the hub's
+        #: lock held, so it may only hand the frame on (e.g. start work on it elsewhere).
+        self.on_first_image: Callable[[CachedFrame], None] | None = None
         self._run = run
         #: The slice on screen, once the layout is known.
         self._cursor: int | None = None

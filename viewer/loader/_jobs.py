@@ -534,6 +534,9 @@ class LoaderJobs(LoaderBase):
             run.first = (key.sop_uid, key.frame)
             self._trace.add("first-image", run.generation, run.series_uid, None, key.sop_uid, via)
             self._post_each(run, lambda h: FirstImage(h, key.sop_uid, key.frame, decoded))
+            for handle in run.handles:
+                if handle.on_first_image is not None:
+                    handle.on_first_image(decoded)
         return admitted
 
     def _evicted(self, run: Run, key: FrameKey) -> None:

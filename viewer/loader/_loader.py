@@ -65,7 +65,7 @@ from net import (
     StudySource,
 )
 
-from ._cache import DEFAULT_MEMORY_BUDGET, FrameCache, FrameKey, SeriesKey
+from ._cache import DEFAULT_MEMORY_BUDGET, CachedFrame, FrameCache, FrameKey, SeriesKey
 from ._disk import InstanceDiskCache
 from ._events import (
     LoaderEvent,
@@ -355,6 +355,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         study_uid: str | None = None,
         cursor: int | None = None,
         visible: bool = True,
+        on_first_image: Callable[[CachedFrame], None] | None = None,
     ) -> SeriesHandle:
         """Open a series for one viewport: a new handle (`SeriesOpened` gives its layout).
 
@@ -363,6 +364,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         that slice is served first. Handles already open stay open: close each when
         its viewport shows something else. A series already open on this loader is
         shared (frames, requests), each handle with its own cursor.
+        `on_first_image`: see `SeriesHandle.on_first_image`.
         """
         with self._cond:
             self._check_open()
@@ -373,6 +375,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
                 handle = SeriesHandle(
                     self, run, self._hub.next_id(), cursor=cursor, visible=visible
                 )
+                handle.on_first_image = on_first_image
                 run.handles.append(handle)
                 run.primary = handle
                 run.pending_cursor = cursor
@@ -383,6 +386,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
                 handle = SeriesHandle(
                     self, run, self._hub.next_id(), cursor=cursor, visible=visible
                 )
+                handle.on_first_image = on_first_image
                 run.handles.append(handle)
                 self._trace.add("open", run.generation, series_uid, cursor, detail="shared")
                 if run.layout is not None:

@@ -6,6 +6,13 @@ the levels takes ~20 ms per frame, so it happens off the UI thread, for the fram
 the viewports ask for (the one on screen first, then its neighbours). Until a
 pyramid is ready the viewport averages the stored pixels itself: right, only slower.
 
+A frame about to be shown for the first time (a series' first image, handed over by
+the loader the moment it is decoded: `prepare`) first gets one *coarse* level, the
+means of 4x4 stored pixels for a mammogram (`render.reduce`, ~5 ms), built while the
+UI thread still waits for its next frame; the viewport then resamples that level
+(`coarse`, which waits the few milliseconds it may still need) instead of reducing
+the stored pixels itself, and the full pyramid follows.
+
 Entries are keyed by the frame's pixel array and dropped when that array is freed
 (the loader's cache evicted the frame and no viewport shows it), and the whole is
 bounded by a byte budget, least recently used first. Plain Python: no GUI.
@@ -40,6 +47,11 @@ DEFAULT_PYRAMID_BUDGET = 384 * 1024**2
 PYRAMID_NICENESS = 10
 #: Requests beyond this many wait nowhere: the oldest (farthest scrolled past) go.
 _MAX_WANTED = 16
+#: A coarse level's longer side is at most this: a viewport's height or less on most
+#: screens, so it only ever needs averaging further (never magnifying).
+COARSE_MAX_SIDE = 1024
+#: Coarse levels kept (first images of the series on screen): each is 1/16 of a frame.
+_MAX_COARSE = 8
 
 
 @dataclass(slots=True)
@@ -67,6 +79,12 @@ class PyramidCache:
         #: Frames asked for and not built yet, newest last (built first).
         self._wanted: OrderedDict[int, weakref.ref[np.ndarray]] = OrderedDict()
         self._building: int | None = None
+        #: Coarse levels asked for (built before any pyramid) and built: (factor, level).
+        self._coarse_wanted: OrderedDict[int, weakref.ref[np.ndarray]] = OrderedDict()
+        self._coarse: OrderedDict[int, tuple[weakref.ref[np.ndarray], int, np.ndarray]] = (
+            OrderedDict()
+        )
+        self._building_coarse: int | None = None
         self._closed = False
         self._pool = WorkerPool(
             1, self._cond, self._take, self._failed, name="pyramid", niceness=niceness
@@ -104,6 +122,62 @@ class PyramidCache:
                 self._wanted.popitem(last=False)
             self._cond.notify_all()
 
+    def coarse_factor(self, pixels: np.ndarray) -> int:
+        """The power of two that brings `pixels`' longer side to COARSE_MAX_SIDE or less
+        (1: the frame is that small already)."""
+        factor, side = 1, max(pixels.shape[:2])
+        while side > COARSE_MAX_SIDE * factor:
+            factor *= 2
+        return factor
+
+    def prepare(self, pixels: np.ndarray) -> None:
+        """`pixels` is about to be shown: its coarse level, before any pyramid (the
+        pyramid itself is asked for when the frame is shown, `levels`).
+
+        Any thread, and cheap: the loader calls it with its own lock held."""
+        if not self.wants_pyramid(pixels):
+            return
+        if self.coarse_factor(pixels) == 1:
+            self.want(pixels)
+            return
+        key = id(pixels)
+        with self._cond:
+            if self._closed:
+                return
+            known = self._coarse.get(key)
+            if known is None or known[0]() is not pixels:
+                self._coarse_wanted[key] = weakref.ref(pixels, self._forget_key(key))
+                while len(self._coarse_wanted) > _MAX_WANTED:
+                    self._coarse_wanted.popitem(last=False)
+                self._cond.notify_all()
+
+    def coarse(self, pixels: np.ndarray, wait: float = 0.0) -> tuple[int, np.ndarray] | None:
+        """`pixels`' coarse level as (factor, level) if `prepare` asked for it and it
+        is made, or being made (then this waits up to `wait` seconds for it). None:
+        none; a request still queued behind other work is dropped, because the
+        caller then averages the frame itself sooner than the queue would."""
+        key = id(pixels)
+
+        def ready() -> tuple[int, np.ndarray] | None:
+            known = self._coarse.get(key)
+            if known is not None and known[0]() is pixels:
+                return known[1], known[2]
+            return None
+
+        with self._cond:
+            if ready() is None:
+                wanted = self._coarse_wanted.pop(key, None)
+                if wanted is not None and wanted() is pixels and self._building is None:
+                    # Not started only because the worker has not woken yet.
+                    self._coarse_wanted[key] = wanted
+                    self._cond.wait_for(lambda: self._building_coarse == key, wait)
+                if self._building_coarse == key and wait > 0:
+                    # Started when the frame arrived: nearly done, and cheaper than
+                    # averaging the frame a second time here.
+                    self._cond.wait_for(lambda: self._building_coarse != key, wait)
+                self._coarse_wanted.pop(key, None)
+            return ready()
+
     def _forget_key(self, key: int) -> Callable[[weakref.ref[np.ndarray]], None]:
         def forget(ref: weakref.ref[np.ndarray]) -> None:
             # The frame is gone (evicted and shown nowhere): so is its pyramid.
@@ -111,6 +185,11 @@ class PyramidCache:
                 wanted = self._wanted.get(key)
                 if wanted is ref:
                     del self._wanted[key]
+                if self._coarse_wanted.get(key) is ref:
+                    del self._coarse_wanted[key]
+                coarse = self._coarse.get(key)
+                if coarse is not None and coarse[0] is ref:
+                    del self._coarse[key]
                 entry = self._built.get(key)
                 if entry is not None and entry.ref is ref:
                     del self._built[key]
@@ -121,6 +200,13 @@ class PyramidCache:
     # -- the worker ---------------------------------------------------------------------
 
     def _take(self) -> tuple[Callable[[], None] | None, float | None]:
+        while self._coarse_wanted and not self._closed:
+            key, ref = self._coarse_wanted.popitem(last=True)
+            pixels = ref()
+            if pixels is None:
+                continue
+            self._building = self._building_coarse = key
+            return functools.partial(self._build_coarse, pixels, key, ref), None
         while self._wanted and not self._closed:
             key, ref = self._wanted.popitem(last=True)
             pixels = ref()
@@ -148,6 +234,25 @@ class PyramidCache:
                 self._nbytes -= old.nbytes
             self._cond.notify_all()
 
+    def _build_coarse(self, pixels: np.ndarray, key: int, ref: weakref.ref[np.ndarray]) -> None:
+        factor = self.coarse_factor(pixels)
+        try:
+            level = render.reduce(pixels, factor)
+        except BaseException:
+            with self._cond:
+                self._building = self._building_coarse = None
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._building = self._building_coarse = None
+            self._cond.notify_all()
+            if self._closed or ref() is None:
+                return
+            self._coarse[key] = (ref, factor, level)
+            while len(self._coarse) > _MAX_COARSE:
+                self._coarse.popitem(last=False)
+            self._cond.notify_all()
+
     def _failed(self, exc: BaseException) -> None:
         # A frame that cannot be averaged is still shown, from its stored pixels.
         log.error("a pyramid could not be built", exc_info=exc)
@@ -158,13 +263,20 @@ class PyramidCache:
         """Block until nothing is wanted or being built (tests, benchmarks)."""
         with self._cond:
             return self._cond.wait_for(
-                lambda: not self._wanted and self._building is None and self._pool.busy == 0,
+                lambda: (
+                    not self._wanted
+                    and not self._coarse_wanted
+                    and self._building is None
+                    and self._pool.busy == 0
+                ),
                 timeout,
             )
 
     def clear(self) -> None:
         with self._cond:
             self._wanted.clear()
+            self._coarse_wanted.clear()
+            self._coarse.clear()
             self._built.clear()
             self._nbytes = 0
 
@@ -173,6 +285,7 @@ class PyramidCache:
         with self._cond:
             self._closed = True
             self._wanted.clear()
+            self._coarse_wanted.clear()
             self._cond.notify_all()
         stopped = self._pool.stop(timeout)
         self.clear()

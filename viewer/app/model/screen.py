@@ -12,10 +12,11 @@ so each kind of change costs only its own step:
   (the frame and its pyramid are not read again);
 * a pan of an image that is wholly on screen: nothing but a new position.
 
-A large frame whose pyramid is not built yet (the first image of a series) is first
-box-reduced by the whole factor it is shrunk by (`render.reduce`, one pass, ~10 ms
-for a mammogram instead of ~20 ms for the pyramid), so it is on screen before its
-pyramid is. Overlay planes (PS3.3 C.9.2, a mask at the frame's size) are resampled like the image
+A large frame whose pyramid is not built yet is drawn from a coarse level made for
+it in the background when it arrived (the first image of a series, see
+`model.pyramids`), else it is first box-reduced by the whole factor it is shrunk by
+(`render.reduce`, one pass, ~6 ms for a mammogram instead of ~16 ms for the
+pyramid), so it is on screen before its pyramid is. Overlay planes (PS3.3 C.9.2, a mask at the frame's size) are resampled like the image
 but max-pooled (`render.resample_mask`: a thin graphic survives any minification)
 and painted over the coloured texels in `OVERLAY_COLOUR`. PALETTE COLOR frames are
 coloured first and the colours averaged (averaging palette
@@ -97,17 +98,20 @@ class ScreenImage:
         pyramid: tuple[np.ndarray, ...],
         target: TextureTarget,
         overlay: np.ndarray | None = None,
+        coarse: tuple[int, np.ndarray] | None = None,
     ) -> render.DisplayPlan | None:
         """Fill `target`'s texture for `frame` as `transform` shows it; the plan drawn.
 
         `overlay`: a boolean mask of the frame's size painted over the image (None:
-        none, or overlays switched off)."""
+        none, or overlays switched off). `coarse`: (factor, level), a reduced copy
+        of the frame made elsewhere, used while there is no pyramid when the screen
+        shrinks the frame at least that much."""
         pixels = frame.pixels
         rows, columns = pixels.shape[:2]
         palette = frame.photometric_interpretation == "PALETTE COLOR" and not frame.server_rendered
         if palette:
             pyramid = ()  # a pyramid of palette indices means nothing
-        levels, factors = self._levels(pixels, pyramid, transform, palette)
+        levels, factors = self._levels(pixels, pyramid, transform, palette, coarse)
         plan = render.plan_display(transform, viewport_size, (columns, rows), factors=factors)
         if plan is None:
             self._plan = None
@@ -186,6 +190,7 @@ class ScreenImage:
         pyramid: tuple[np.ndarray, ...],
         transform: render.ViewTransform,
         palette: bool,
+        coarse: tuple[int, np.ndarray] | None,
     ) -> tuple[tuple[np.ndarray, ...], tuple[int, ...]]:
         """The levels to plan with (level 0 the stored pixels) and their factors."""
         if pyramid or palette:
@@ -194,6 +199,9 @@ class ScreenImage:
         factor = math.floor(1.0 / max(transform.scale) + 1e-9)
         if factor < _QUICK_MIN_FACTOR:
             return (pixels,), (1,)
+        if coarse is not None and 1 < coarse[0] <= factor:
+            self._quick = None
+            return (pixels, coarse[1]), (1, coarse[0])
         quick = self._quick
         if quick is None or quick[0] is not pixels or quick[1] != factor:
             quick = (pixels, factor, render.reduce(pixels, factor))
