@@ -147,15 +147,48 @@ def _run_lengths(length: int, factor: int) -> np.ndarray:
     return lengths
 
 
+def _row_sums_narrow(slab: np.ndarray, factor: int, into: np.ndarray) -> np.ndarray:
+    """Sums of runs of `factor` rows of `slab` in `slab`'s own dtype, written to `into`
+    (the caller knows they cannot overflow): a view of them."""
+    runs = -(-slab.shape[0] // factor)
+    sums = into[:runs]
+    first = slab[0::factor]
+    if factor == 1 or slab.shape[0] == 1:
+        np.copyto(sums, first)
+        return sums
+    second = slab[1::factor]
+    n = second.shape[0]
+    np.add(first[:n], second, out=sums[:n])  # the first two rows: no copy of their own
+    if n < runs:
+        sums[n:] = first[n:]
+    for offset in range(2, min(factor, slab.shape[0])):
+        part = slab[offset::factor]
+        np.add(sums[: part.shape[0]], part, out=sums[: part.shape[0]])
+    return sums
+
+
+def _column_sums_wide(down: np.ndarray, factor: int, wide: np.dtype[np.generic]) -> np.ndarray:
+    """Sums of runs of `factor` columns of `down`, as a new contiguous `wide` array."""
+    sums = down[:, 0::factor].astype(wide)
+    for offset in range(1, min(factor, down.shape[1])):
+        part = down[:, offset::factor]
+        np.add(sums[:, : part.shape[1]], part, out=sums[:, : part.shape[1]], casting="unsafe")
+    return sums
+
+
 def reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
     """Means of `factor` x `factor` boxes of stored pixels (the last row and column of
     boxes over what is left), in the stored dtype: one level of any factor in one pass
-    (~5 ms for a 3328x4096 mammogram by 6), for a frame whose pyramid is not ready.
+    (~4.5 ms for a 14-bit 3328x4096 mammogram by 4), for a frame whose pyramid is not
+    ready.
 
-    Worked in bands of a few box rows: each band is widened into one small scratch
-    array by one cast, then summed in place with adds of a single dtype. A mixed
-    16 + 32 bit add casts on every step, and a wide array a third of the frame's size
-    is fresh memory whose page faults cost as much as the arithmetic.
+    Worked in bands of a few box rows through small scratch arrays, summed in place
+    with adds of a single dtype: a mixed 16 + 32 bit add casts on every step, and a
+    wide array a third of the frame's size is fresh memory whose page faults cost as
+    much as the arithmetic. Unsigned pixels whose `factor` rows cannot overflow their
+    own dtype (a 14-bit mammogram by 4: the maximum, one quick pass, says so) are
+    summed down the rows in that dtype and widened only then, a `factor`-th of the
+    data (7.5 -> 4.3 ms for that mammogram); the means are the same.
     """
     if factor < 1:
         raise ValueError(f"a reduction factor is at least 1, got {factor}")
@@ -170,12 +203,24 @@ def reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
     level = np.empty((boxes_down, len(column_counts), *samples), dtype=dtype)
     row_values = columns * int(np.prod(samples))
     band = max(1, _BAND_VALUES // (row_values * factor))  # box rows per band
-    scratch = np.empty((min(rows, band * factor), columns, *samples), dtype=wide)
+    narrow = (
+        dtype.kind == "u"
+        and pixels.size > 0
+        and int(pixels.max()) * min(factor, rows) <= int(np.iinfo(dtype).max)
+    )
+    if narrow:
+        narrow_rows = np.empty((min(boxes_down, band), columns, *samples), dtype=dtype)
+    else:
+        scratch = np.empty((min(rows, band * factor), columns, *samples), dtype=wide)
     for top in range(0, boxes_down, band):
         slab = pixels[top * factor : (top + band) * factor]
-        widened = scratch[: slab.shape[0]]
-        np.copyto(widened, slab, casting="unsafe")
-        sums = _sum_runs_in_place(_sum_runs_in_place(widened, factor, 0), factor, 1)
+        if narrow:
+            # Contiguous sums: the division below then reads memory in order.
+            sums = _column_sums_wide(_row_sums_narrow(slab, factor, narrow_rows), factor, wide)
+        else:
+            widened = scratch[: slab.shape[0]]
+            np.copyto(widened, slab, casting="unsafe")
+            sums = _sum_runs_in_place(_sum_runs_in_place(widened, factor, 0), factor, 1)
         row_counts = _run_lengths(slab.shape[0], factor)
         out = level[top : top + sums.shape[0]]
         if row_counts[-1] == factor:

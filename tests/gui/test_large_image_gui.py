@@ -24,6 +24,8 @@ from tests.support.largeimage import (
     known_value,
     write_mammograms,
 )
+from viewer.app.model.source import SeriesSource
+from viewer.loader import _jobs as loader_jobs
 
 MakeApp = Callable[..., Driver]
 pytestmark = pytest.mark.slow
@@ -50,13 +52,19 @@ def _open(ui: Driver, folder: Path) -> None:
 
 
 def test_a_mammogram_is_drawn_at_screen_size_with_its_thin_line(
-    make_app: MakeApp, mammograms: list[Path], tmp_path: Path
+    make_app: MakeApp, mammograms: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The first mammogram holds the rest of the series back until it is drawn, and
+    # only the viewer's word (after the frame that drew it) ends this hold.
+    monkeypatch.setattr(loader_jobs, "FIRST_HOLD_S", 3600.0)
     ui = make_app()
     _open(ui, mammograms[0].parent)
     app = ui.app
     page = app.viewer_page
     assert page is not None and app.viewer.image_size == (MAMMO_COLUMNS, MAMMO_ROWS)
+    source = app.layout.active.source
+    assert isinstance(source, SeriesSource)
+    assert [e.kind for e in source.handle.trace()].count("first-hold") == 1
     app.viewer.go(1)
     ui.frames_until(lambda: ui.slice_ready(1), what="the second image")
     code, shot = ui.shown_slice(tmp_path / "fit.png")

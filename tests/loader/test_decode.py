@@ -211,27 +211,58 @@ def test_quick_readers_cover_the_common_case(small_study: phantom.StudyManifest)
     assert quick_geometry(multi) is None  # functional groups: render's job
 
 
-@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
-def test_bits_above_bits_stored_are_cleared_as_pydicom_does(signed: bool) -> None:
-    # 12 bits stored in 16 with garbage above (PS3.5 8.1.1): the fast path's one
-    # pass must give pydicom's values, for negative numbers too.
+def _twelve_bits_in_sixteen(values: np.ndarray, signed: bool) -> Dataset:
+    """A one-frame dataset of `values`' bytes as 12 bits stored in 16 allocated."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
-    rng = np.random.default_rng(7)
-    raw = rng.integers(0, 65536, size=(16, 24), dtype=np.uint16)
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPInstanceUID = "1.2.3.4"
-    ds.Rows, ds.Columns = raw.shape
+    ds.Rows, ds.Columns = values.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
     ds.PixelRepresentation = int(signed)
-    ds.PixelData = raw.tobytes()
+    ds.PixelData = values.tobytes()
+    return ds
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_bits_above_bits_stored_are_cleared_as_pydicom_does(signed: bool) -> None:
+    # 12 bits stored in 16 with garbage above (PS3.5 8.1.1): the fast path's one
+    # pass must give pydicom's values, for negative numbers too.
+    rng = np.random.default_rng(7)
+    raw = rng.integers(0, 65536, size=(16, 24), dtype=np.uint16)
+    ds = _twelve_bits_in_sixteen(raw, signed)
     got = decode_instance_frame(instance_from_dataset(ds), 0).pixels
     expected = ds.pixel_array
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
     assert (int(got.min()) < 0) == signed and int(np.abs(got.astype(np.int32)).max()) < 4096
     assert not got.flags.writeable and bytes(ds.PixelData) == raw.tobytes()  # not in place
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_clean_bits_above_bits_stored_leave_the_frame_as_received_and_one_stray_bit_is_cleared(
+    signed: bool,
+) -> None:
+    # The usual file has nothing above Bits Stored (or the sign's copies): the frame is
+    # then the received bytes, not a copy; a single pixel with a stray high bit makes
+    # the whole frame be cleared as pydicom clears it.
+    rng = np.random.default_rng(11)
+    low, high = (-2048, 2047) if signed else (0, 4095)
+    values = rng.integers(low, high + 1, size=(16, 24)).astype(np.int16 if signed else np.uint16)
+    values.flat[0], values.flat[1] = low, high  # the range's own ends are clean
+    ds = _twelve_bits_in_sixteen(values, signed)
+    got = decode_instance_frame(instance_from_dataset(ds), 0).pixels
+    assert np.array_equal(got, ds.pixel_array) and np.array_equal(got, values)
+    received = np.frombuffer(ds.PixelData, dtype=got.dtype)
+    assert np.shares_memory(got, received) and not got.flags.writeable
+
+    stray = values.view(np.uint16).copy()
+    stray.flat[5] ^= 0x4000  # one pixel with a bit above Bits Stored wrong
+    ds.PixelData = stray.tobytes()
+    got = decode_instance_frame(instance_from_dataset(ds), 0).pixels
+    assert np.array_equal(got, ds.pixel_array) and np.array_equal(got, values)
+    assert not np.shares_memory(got, np.frombuffer(ds.PixelData, dtype=got.dtype))

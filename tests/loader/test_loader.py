@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from viewer.loader import (
     SliceState,
     ThumbnailReady,
 )
+from viewer.loader import _jobs as loader_jobs
 
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.005)
 FRAME = 64 * 64 * 2
@@ -513,3 +516,84 @@ def test_the_first_image_is_handed_over_as_soon_as_it_is_decoded(
     # Once, with the very frame the event brings, on a loader thread (not this one).
     assert len(handed) == 1 and len(firsts) == 1
     assert handed[0][0] is firsts[0].image and handed[0][1] != threading.current_thread().name
+
+
+class _Asked(Delegate):
+    """Notes when the loader asks the series stream for each dataset after the first."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.asked: list[float] = []
+
+    def iter_series(self, study_uid: str, series_uid: str) -> Iterator[Dataset]:
+        for n, ds in enumerate(self.inner.iter_series(study_uid, series_uid)):
+            if n:
+                self.asked.append(time.perf_counter())  # the trace's clock
+            yield ds
+
+
+@pytest.fixture(scope="module")
+def large_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 2048 x 2048: as many pixels as FIRST_HOLD_PIXELS, the smallest image that holds.
+    from tests.support.largeimage import write_mammograms
+
+    folder = tmp_path_factory.mktemp("large") / "m"
+    write_mammograms(folder, 3, rows=2048, columns=2048, seed="hold")
+    return folder
+
+
+def _open_large(folder: Path, source: Any, **options: Any) -> tuple[SeriesLoader, Any]:
+    local = LocalFolderSource(folder)
+    study = local.search_studies()[0]
+    series = local.search_series(study.study_uid)[0]
+    loader = SeriesLoader(source(local) if source else local)
+    handle = loader.open_series(series.series_uid, study_uid=study.study_uid, **options)
+    return loader, handle
+
+
+def test_a_large_first_image_holds_the_rest_of_its_series_until_the_viewer_shows_it(
+    large_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held for longer than the test waits: only first_shown() lets the series go on.
+    monkeypatch.setattr(loader_jobs, "FIRST_HOLD_S", 3600.0)
+    asked: list[_Asked] = []
+    loader, handle = _open_large(large_folder, lambda s: asked.append(_Asked(s)) or asked[0],
+                                 hold_first=True)  # fmt: skip
+    with loader:
+        events_until(handle, lambda e, _: isinstance(e, FirstImage))
+        handle.first_shown()
+        handle.first_shown()  # any number of calls
+        layout = handle.opened.result(WAIT)
+        assert loader.wait_until_idle(WAIT)
+        assert len(layout) == 3 and all(handle.frame(i) is not None for i in range(3))
+        kinds = [e.kind for e in loader.trace()]
+    assert kinds.count("first-hold") == 1 and len(asked[0].asked) == 2
+
+
+def test_a_hold_nobody_releases_ends_by_itself_and_small_or_unheld_images_never_hold(
+    large_folder: Path, study: phantom.StudyManifest, local: LocalFolderSource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(loader_jobs, "FIRST_HOLD_S", 0.2)
+    asked: list[_Asked] = []
+    loader, handle = _open_large(large_folder, lambda s: asked.append(_Asked(s)) or asked[0],
+                                 hold_first=True)  # fmt: skip
+    with loader:
+        first = events_until(handle, lambda e, _: isinstance(e, FirstImage))
+        assert len(handle.opened.result(WAIT)) == 3
+        held = [e for e in loader.trace() if e.kind == "first-hold"]
+    assert len(held) == 1 and first
+    # The next file was asked for no sooner than the hold's end after the first image
+    # (a lower bound: the loader waited at least that long, however slow the machine).
+    assert asked[0].asked[0] - held[0].time >= 0.2 - 1e-3
+    # Without hold_first (a caller that never says first_shown), and for small images
+    # with it: no hold.
+    loader, handle = _open_large(large_folder, None)
+    with loader:
+        assert len(handle.opened.result(WAIT)) == 3
+        assert "first-hold" not in {e.kind for e in loader.trace()}
+    unc = study.series["uncompressed"]
+    with SeriesLoader(local) as loader:
+        handle = loader.open_series(unc.series_uid, study_uid=study.study_uid, hold_first=True)
+        handle.opened.result(WAIT)
+        assert "first-hold" not in {e.kind for e in loader.trace()}

@@ -61,6 +61,34 @@ def test_reduce_by_two_is_the_pyramid_level_and_by_three_averages_the_rest() -> 
     assert reduce(pixels, 1) is pixels
 
 
+def _box_means(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """reduce() by hand: each box's float mean, rounded half up."""
+    rows, columns = pixels.shape[:2]
+    out = np.empty((-(-rows // factor), -(-columns // factor), *pixels.shape[2:]), pixels.dtype)
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            box = pixels[r * factor : (r + 1) * factor, c * factor : (c + 1) * factor]
+            mean = box.astype(np.float64).reshape(-1, *pixels.shape[2:]).mean(axis=0)
+            out[r, c] = np.floor(mean + 0.5)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([(np.uint16, 1 << 14), (np.uint16, 1 << 16), (np.uint8, 60), (np.uint8, 256)]),
+    st.integers(1, 40), st.integers(1, 40), st.integers(2, 9), st.booleans(), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_reduce_of_unsigned_pixels_equals_box_means_with_or_without_room_to_sum_narrow(
+    kind: tuple[type, int], rows: int, columns: int, factor: int, rgb: bool, seed: int
+) -> None:
+    # 14-bit data by 4 sums its rows in 16 bits (the fast path); full 16-bit data
+    # cannot, and takes the wide path: both are the same rounded means.
+    dtype, top = kind
+    shape = (rows, columns, 3) if rgb else (rows, columns)
+    pixels = np.random.default_rng(seed).integers(0, top, shape).astype(dtype)
+    assert np.array_equal(reduce(pixels, factor), _box_means(pixels, factor))
+
+
 def test_area_boxes_average_and_nearest_picks() -> None:
     pixels = np.array([[0, 10, 20, 30], [40, 50, 60, 70]], np.int16)
     plan = DisplayPlan(0, _axis([0], [2]), _axis([0, 1], [1, 4]))

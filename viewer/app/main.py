@@ -884,6 +884,8 @@ class App:
         if self.cache_page is not None and self.state.page == "settings":
             self.cache_page.update(time.monotonic())
         dpg.render_dearpygui_frame()
+        if self.viewer_page is not None:
+            self.viewer_page.after_render()
         self.frames += 1
         if self.frames == 1:
             self._load_settings()

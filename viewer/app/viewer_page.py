@@ -563,11 +563,14 @@ class ViewerPage:
             self.layout.set_grid("1x1")
             target = 0
         # A large first image gets its coarse level on the pyramid thread the moment it
-        # is decoded, while this thread waits for its next frame (model.pyramids).
+        # is decoded, while this thread waits for its next frame (model.pyramids), and
+        # the loader reads nothing else of the series until that frame is drawn
+        # (`hold_first`, released by `after_render`).
         handle = loader.open_series(
             series_uid, study_uid=study_uid, cursor=cursor,
             visible=self.layout.viewports[target] in self.layout.visible,
             on_first_image=lambda frame: self.pyramids.prepare(frame.pixels),
+            hold_first=True,
         )  # fmt: skip
         state = self.layout.load(target, SeriesSource(handle))
         state.set_progress(0.0, "Opening the series…")
@@ -963,6 +966,15 @@ class ViewerPage:
                     view.set_reference(None)  # an MPR plane: its crosshair lines say it
         for view in self.views:
             view.update(shown and view.state in visible)
+
+    def after_render(self) -> None:
+        """Once per frame on the UI thread, after it was drawn: the loaders hear which
+        first images are on screen now (`SeriesHandle.first_shown`)."""
+        for view in self.views:
+            handle = view.drawn_first
+            if handle is not None:
+                view.drawn_first = None
+                handle.first_shown()
 
     def _fit_grid(self) -> None:
         if not dpg.does_item_exist(GRID):

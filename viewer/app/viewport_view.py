@@ -30,7 +30,7 @@ import numpy as np
 
 import render
 from render.texture import TexturePool
-from viewer.loader import CachedFrame, to_rgba
+from viewer.loader import CachedFrame, SeriesHandle, to_rgba
 from viewer.measure import ImageData, ImageRef
 
 from .fonts import BASE_SIZE, Fonts
@@ -109,6 +109,10 @@ class ViewportView:
         #: What the pointer's value was last worked out for.
         self._probed: tuple[int, int, int, int] | None = None
         self.rendered_slices = 0
+        #: The handle whose image this frame draws for the first time (see
+        #: `ViewerPage.after_render`).
+        self.drawn_first: SeriesHandle | None = None
+        self._confirmed: SeriesHandle | None = None
         #: Lines drawn over the image (MPR crosshair), in image coordinates; None: none.
         self.lines: Callable[[], Sequence[CrosshairLine]] | None = None
         #: The session's measurements, drawn over the image they belong to (the page
@@ -328,6 +332,9 @@ class ViewportView:
         self.frame, self.info = frame, info
         self._slot = "ready"
         self.rendered_slices += 1
+        handle = state.source.handle if isinstance(state.source, SeriesSource) else None
+        if handle is not None and handle is not self._confirmed:
+            self.drawn_first = self._confirmed = handle
         return True
 
     def _overlay_of(self, header: object, frame: int) -> np.ndarray | None:

@@ -88,7 +88,7 @@ def _native_frame(
         fmt.rows, fmt.columns
     )
     shift = fmt.bits_allocated - fmt.bits_stored
-    if shift:
+    if shift and not _within_bits_stored(arr, fmt):
         # PS3.5 8.1.1: bits above Bits Stored are undefined; pydicom shifts them out
         # (arithmetically for signed data), and so do we, so values are identical.
         # The first step writes a new array, so the copy is not a pass of its own
@@ -106,6 +106,20 @@ def _native_frame(
         arr = arr.copy()
     arr.flags.writeable = False
     return arr
+
+
+def _within_bits_stored(arr: np.ndarray, fmt: render.PixelFormat) -> bool:
+    """Whether the stored values already are what clearing the bits above Bits Stored
+    would make them (the usual file: those bits are zero, or the sign's copies): then
+    the frame is the received bytes as they are. One read of the frame (max, and min
+    for signed data: ~0.5 ms each for a mammogram) instead of writing a copy of it
+    (~3 ms with the new memory's page faults)."""
+    if arr.size == 0:
+        return True
+    if fmt.signed:
+        low, high = -(1 << (fmt.bits_stored - 1)), (1 << (fmt.bits_stored - 1)) - 1
+        return bool(low <= int(arr.min()) and int(arr.max()) <= high)
+    return int(arr.max()) < (1 << fmt.bits_stored)
 
 
 def _readonly(pixels: np.ndarray) -> np.ndarray:

@@ -61,6 +61,9 @@ class SeriesHandle:
         #: `FirstImage` event reaches the UI thread: on a loader thread, with the hub's
         #: lock held, so it may only hand the frame on (e.g. start work on it elsewhere).
         self.on_first_image: Callable[[CachedFrame], None] | None = None
+        #: The viewer calls `first_shown()` once the series' first image is on screen:
+        #: until then a large first image holds the series' other reading back.
+        self.hold_first = False
         self._run = run
         #: The slice on screen, once the layout is known.
         self._cursor: int | None = None
@@ -195,6 +198,15 @@ class SeriesHandle:
             if self._closed:
                 return
             self.loader._handle_cursor(self, index)
+
+    def first_shown(self) -> None:
+        """The series' first image is on screen (see `hold_first`): the reading it held
+        back goes on. Cheap, and any number of calls."""
+        run = self._run
+        if run.first_hold_until:
+            with self.loader._cond:
+                run.first_hold_until = 0.0
+                self.loader._cond.notify_all()
 
     def set_visible(self, visible: bool) -> None:
         """Whether the viewport is on screen: a hidden handle gets no new prefetch, and

@@ -353,6 +353,11 @@ class LoaderHub:
                     and run.loader._single_ok(run, cursor, now)
                 ):
                     return run.loader._start_single(run, cursor), None
+        held = [r.first_hold_until for r in runs if r.first_hold_until > now]
+        if held:
+            # A large first image is being shown: the frame that shows it gets the
+            # CPU; the rest (prefetch, thumbnails, disk writes) waits that long.
+            return None, min(held) - now
         while self.decode_jobs:
             _, _, owner, job = heapq.heappop(self.decode_jobs)
             if not owner.closed:

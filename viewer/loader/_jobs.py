@@ -40,6 +40,12 @@ __all__ = ["DISK_BACKLOG_BYTES", "LoaderJobs"]
 #: Instance bytes waiting to be written to the disk cache, beyond what cached frames
 #: already hold, before the producer writes itself (back-pressure, bounded memory).
 DISK_BACKLOG_BYTES = 32 * 1024**2
+#: A first image of at least this many pixels holds the series' other reading back
+#: until the viewer has shown it (`SeriesHandle.hold_first`), for at most FIRST_HOLD_S:
+#: showing a mammogram's first image (its coarse level, the resampling, software GL's
+#: frame) took ~30 ms while the next file was read beside it on 2 cores, ~10 ms alone.
+FIRST_HOLD_PIXELS = 4 * 1024 * 1024
+FIRST_HOLD_S = 0.1
 
 _T = TypeVar("_T")
 
@@ -131,6 +137,8 @@ class LoaderJobs(LoaderBase):
                         outcome = "cancelled"
                         break
                     self._accept(run, instance, via=detail)
+                    if run.first_hold_until:
+                        self._wait_first_shown(run)
             except Exception as exc:
                 error = exc
             finally:
@@ -179,6 +187,25 @@ class LoaderJobs(LoaderBase):
                 order = run.layout.instance_order if run.layout is not None else tuple(run.arrival)
                 self._hub.disk_jobs.append(lambda: self._write_series_index(run, order))
             self._cond.notify_all()
+
+    def _wait_first_shown(self, run: Run) -> None:
+        """Until the first image is on screen or its hold ends (`FIRST_HOLD_S`)."""
+        with self._cond:
+            while not self._stale(run) and not self._stopping.is_set():
+                remaining = run.first_hold_until - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+
+    def _hold_first_locked(self, run: Run, decoded: CachedFrame) -> None:
+        """The run's first stored frame: hold its other reading if it is large and a
+        viewer will say when it is shown."""
+        run.first_held = True
+        if decoded.pixels.size >= FIRST_HOLD_PIXELS and any(
+            h.hold_first and h.visible for h in run.handles
+        ):
+            run.first_hold_until = time.monotonic() + FIRST_HOLD_S
+            self._trace.add("first-hold", run.generation, run.series_uid)
 
     def _stream_may_retry(self, run: Run, error: BaseException, attempt: int) -> bool:
         if run.stream_from_disk or not self._retry.may_retry("GET", attempt):
@@ -517,6 +544,8 @@ class LoaderJobs(LoaderBase):
                 return False
             run.failed.pop(index, None)
             run.set_state(index, SliceState.READY)
+            if not run.first_held:
+                self._hold_first_locked(run, decoded)
             self._trace.add("ready", run.generation, run.series_uid, index, sop, via)
             progress = run.progress()
             self._post_each(run, lambda h: FrameReady(h, index, progress))
@@ -534,6 +563,8 @@ class LoaderJobs(LoaderBase):
             run.first = (key.sop_uid, key.frame)
             self._trace.add("first-image", run.generation, run.series_uid, None, key.sop_uid, via)
             self._post_each(run, lambda h: FirstImage(h, key.sop_uid, key.frame, decoded))
+            if not run.first_held:
+                self._hold_first_locked(run, decoded)
             for handle in run.handles:
                 if handle.on_first_image is not None:
                     handle.on_first_image(decoded)

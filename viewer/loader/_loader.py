@@ -356,6 +356,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         cursor: int | None = None,
         visible: bool = True,
         on_first_image: Callable[[CachedFrame], None] | None = None,
+        hold_first: bool = False,
     ) -> SeriesHandle:
         """Open a series for one viewport: a new handle (`SeriesOpened` gives its layout).
 
@@ -364,7 +365,9 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
         that slice is served first. Handles already open stay open: close each when
         its viewport shows something else. A series already open on this loader is
         shared (frames, requests), each handle with its own cursor.
-        `on_first_image`: see `SeriesHandle.on_first_image`.
+        `on_first_image`: see `SeriesHandle.on_first_image`. `hold_first`: the caller
+        says `SeriesHandle.first_shown()` once the first image is on screen, and the
+        series' other reading waits for it when that image is large (`FIRST_HOLD_S`).
         """
         with self._cond:
             self._check_open()
@@ -376,6 +379,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
                     self, run, self._hub.next_id(), cursor=cursor, visible=visible
                 )
                 handle.on_first_image = on_first_image
+                handle.hold_first = hold_first
                 run.handles.append(handle)
                 run.primary = handle
                 run.pending_cursor = cursor
@@ -387,6 +391,7 @@ class SeriesLoader(LoaderPlanning, LoaderJobs):
                     self, run, self._hub.next_id(), cursor=cursor, visible=visible
                 )
                 handle.on_first_image = on_first_image
+                handle.hold_first = hold_first
                 run.handles.append(handle)
                 self._trace.add("open", run.generation, series_uid, cursor, detail="shared")
                 if run.layout is not None:

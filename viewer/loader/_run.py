@@ -119,6 +119,10 @@ class Run:
     arrival: list[str] = field(default_factory=list)
     pre_count: int = 0
     first: tuple[str, int] | None = None
+    #: The first frame was stored (`first_held`); until `first_hold_until` (monotonic,
+    #: 0: no hold) the series' other reading waits for that frame to be shown.
+    first_held: bool = False
+    first_hold_until: float = 0.0
     disk_order: tuple[str, ...] = ()
     # Server-rendered (https) images: a window change bumps the render generation.
     render_generation: int = 0

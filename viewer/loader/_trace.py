@@ -36,7 +36,8 @@ class TraceEntry:
     ``failed`` (gave up), ``cancelled`` (a stream stopped because its series was
     replaced), ``stream-end`` (detail: ``complete`` or ``failed``), ``evicted``,
     ``window`` (a new server-side window), ``layout-late`` (the stream had not brought
-    the layout in time: /metadata is fetched beside it).
+    the layout in time: /metadata is fetched beside it), ``first-hold`` (a large first
+    image holds the series' other reading back until the viewer has shown it).
     """
 
     seq: int
