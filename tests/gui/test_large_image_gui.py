@@ -65,6 +65,10 @@ def test_a_mammogram_is_drawn_at_screen_size_with_its_thin_line(
     source = app.layout.active.source
     assert isinstance(source, SeriesSource)
     assert [e.kind for e in source.handle.trace()].count("first-hold") == 1
+    # Drawn first from its coarse level; its pyramid was asked for after that frame.
+    shown = page.view.frame
+    assert shown is not None and page.pyramids.wait_until_idle(30)
+    assert len(page.pyramids.levels(shown.pixels, want=False)) >= 3
     app.viewer.go(1)
     ui.frames_until(lambda: ui.slice_ready(1), what="the second image")
     code, shot = ui.shown_slice(tmp_path / "fit.png")

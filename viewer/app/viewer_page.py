@@ -969,12 +969,17 @@ class ViewerPage:
 
     def after_render(self) -> None:
         """Once per frame on the UI thread, after it was drawn: the loaders hear which
-        first images are on screen now (`SeriesHandle.first_shown`)."""
+        first images are on screen now (`SeriesHandle.first_shown`), and first images
+        drawn from their coarse level get their pyramid asked for."""
         for view in self.views:
             handle = view.drawn_first
             if handle is not None:
                 view.drawn_first = None
                 handle.first_shown()
+            pixels = view.pyramid_after_render
+            if pixels is not None:
+                view.pyramid_after_render = None
+                self.pyramids.want(pixels)
 
     def _fit_grid(self) -> None:
         if not dpg.does_item_exist(GRID):

@@ -112,6 +112,8 @@ class ViewportView:
         #: The handle whose image this frame draws for the first time (see
         #: `ViewerPage.after_render`).
         self.drawn_first: SeriesHandle | None = None
+        #: A frame whose pyramid is asked for after this frame is drawn.
+        self.pyramid_after_render: np.ndarray | None = None
         self._confirmed: SeriesHandle | None = None
         #: Lines drawn over the image (MPR crosshair), in image coordinates; None: none.
         self.lines: Callable[[], Sequence[CrosshairLine]] | None = None
@@ -380,8 +382,14 @@ class ViewportView:
         self.plan = None
         if frame is None or transform is None:
             return
-        pyramid = self.pyramids.levels(frame.pixels)
+        pyramid = self.pyramids.levels(frame.pixels, want=False)
         coarse = None if pyramid else self.pyramids.coarse(frame.pixels, wait=COARSE_WAIT_S)
+        if coarse is not None:
+            # A first image: its pyramid (~20 ms of numpy) is asked for once the frame
+            # that shows it is drawn, not beside it (`ViewerPage.after_render`).
+            self.pyramid_after_render = frame.pixels
+        elif not pyramid:
+            self.pyramids.want(frame.pixels)
         try:
             self.plan = self.screen.show(
                 frame, self.info, self._voi(), invert=self.state.invert, transform=transform,

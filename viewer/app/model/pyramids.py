@@ -97,15 +97,17 @@ class PyramidCache:
     def wants_pyramid(self, pixels: np.ndarray) -> bool:
         return pixels.ndim in (2, 3) and max(pixels.shape[:2]) >= self.min_side
 
-    def levels(self, pixels: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Levels 1.. of `pixels` if built (empty otherwise, and then asked for)."""
+    def levels(self, pixels: np.ndarray, *, want: bool = True) -> tuple[np.ndarray, ...]:
+        """Levels 1.. of `pixels` if built (empty otherwise, and then asked for unless
+        `want` is False)."""
         key = id(pixels)
         with self._cond:
             entry = self._built.get(key)
             if entry is not None and entry.ref() is pixels:
                 self._built.move_to_end(key)
                 return entry.levels
-        self.want(pixels)
+        if want:
+            self.want(pixels)
         return ()
 
     def want(self, pixels: np.ndarray) -> None:
