@@ -20,6 +20,7 @@ from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
 from tests.measure.conftest import PhantomSlice
+from tests.support.ohif_report import ohif_report
 from viewer.measure import (
     Measurement,
     ReportError,
@@ -138,88 +139,11 @@ def test_writing_refuses_what_it_cannot_reference(middle_slice: PhantomSlice) ->
         write_report([line], {}, [], series_uid="1.2", sop_instance_uid="1.3")
 
 
-# --- a report made by another tool: OHIF's layout, built with highdicom ------------------
-
-CS3D = "cornerstone3DTools@^0.1.0"
-
-
-def _ohif_report(s: PhantomSlice) -> Dataset:
-    """What OHIF (Cornerstone3D's SR adapters) writes: TID 1501 groups whose NUM items
-    are INFERRED FROM an SCOORD SELECTED FROM the image, a tracking identifier
-    ``cornerstone3DTools@^0.1.0:<Tool>``, an Angle as a 4-point Cobb angle with the
-    vertex twice, free-text labels as a CORNERSTONEFREETEXT Finding."""
-    source = hd.sr.SourceImageForRegion(s.ref.sop_class_uid, s.ref.sop_instance_uid)
-    hu = Code("[hnsf'U]", "UCUM", "Hounsfield unit")
-
-    def coords(
-        kind: str, points: list[tuple[float, float]]
-    ) -> list[hd.sr.CoordinatesForMeasurement]:
-        return [hd.sr.CoordinatesForMeasurement(kind, np.array(points), source)]
-
-    def group(tool: str, measurements: list[hd.sr.Measurement], label: str = "") -> object:
-        return hd.sr.MeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"{CS3D}:{tool}"),
-            finding_type=hd.sr.CodedConcept("CORNERSTONEFREETEXT", "CORNERSTONEJS", label) if label else None,
-            measurements=measurements,
-        )  # fmt: skip
-
-    ellipse = [(170.0, 256.0), (210.0, 256.0), (190.0, 236.0), (190.0, 276.0)]
-    groups = [
-        group("Length", [hd.sr.Measurement(
-            Code("410668003", "SCT", "Length"), 71.68, Code("mm", "UCUM", "mm"),
-            referenced_coordinates=coords("POLYLINE", [(256.0, 256.0), (256.0, 358.4)]),
-        )], label="spine"),
-        group("EllipticalROI", [
-            hd.sr.Measurement(
-                Code("42798000", "SCT", "Area"), 614.4, Code("mm2", "UCUM", "mm2"),
-                referenced_coordinates=coords("ELLIPSE", ellipse),
-            ),
-            hd.sr.Measurement(Code("373098007", "SCT", "Mean"), 0.1, hu),
-            hd.sr.Measurement(Code("386136009", "SCT", "Standard Deviation"), 8.0, hu),
-        ]),
-        group("Angle", [hd.sr.Measurement(
-            Code("285285000", "SCT", "Cobb angle"), 135.0, Code("deg", "UCUM", "\u00b0"),
-            referenced_coordinates=coords(
-                "POLYLINE", [(256.0, 358.4), (256.0, 256.0), (256.0, 256.0), (337.92, 174.08)]
-            ),
-        )]),
-        group("Probe", [hd.sr.Measurement(
-            Code("111010", "DCM", "Center"), 0.0, Code("1", "UCUM", "no units"),
-            referenced_coordinates=coords("POINT", [(3.5, 300.5)]),
-        )]),
-        group("ArrowAnnotate", [hd.sr.Measurement(
-            Code("111010", "DCM", "Center"), 0.0, Code("1", "UCUM", "no units"),
-            referenced_coordinates=coords("POLYLINE", [(256.0, 256.0), (300.0, 200.0)]),
-        )], label="vessel"),
-        group("PlanarFreehandROI", [hd.sr.Measurement(
-            Code("42798000", "SCT", "Area"), 147.0, Code("mm2", "UCUM", "mm2"),
-            referenced_coordinates=coords(
-                "POLYLINE", [(180.0, 240.0), (200.0, 240.0), (190.0, 270.0), (180.0, 240.0)]
-            ),
-        )]),
-    ]  # fmt: skip
-    context = hd.sr.ObservationContext(
-        observer_person_context=hd.sr.ObserverContext(
-            observer_type=Code("121006", "DCM", "Person"),
-            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
-                name="unknown^unknown"
-            ),
-        )
-    )
-    content = hd.sr.MeasurementReport(
-        observation_context=context,
-        procedure_reported=Code("363679005", "SCT", "Imaging procedure"),
-        imaging_measurements=groups,  # type: ignore[arg-type]
-    )
-    return hd.sr.Comprehensive3DSR(
-        evidence=[s.header], content=content, series_instance_uid=generate_uid(),
-        series_number=99, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer="OHIF",
-    )  # fmt: skip
+# --- a report made by another tool: OHIF's layout, built with highdicom (tests/support) --
 
 
 def test_an_ohif_style_report_is_read_into_our_model(middle_slice: PhantomSlice) -> None:
-    report = read_report(_reread(_ohif_report(middle_slice)))
+    report = read_report(_reread(ohif_report(middle_slice.header)))
     assert report.skipped == ()
     kinds = [m.kind for m in report.measurements]
     assert kinds == ["length", "ellipse", "angle", "probe", "arrow", "polygon"]
@@ -240,7 +164,7 @@ def test_an_ohif_style_report_is_read_into_our_model(middle_slice: PhantomSlice)
 def test_not_a_measurement_report_is_a_clear_error(middle_slice: PhantomSlice) -> None:
     with pytest.raises(ReportError, match="not a structured report"):
         read_report(middle_slice.header)
-    sr = _reread(_ohif_report(middle_slice))
+    sr = _reread(ohif_report(middle_slice.header))
     sr.ConceptNameCodeSequence[0].CodeValue = "18748-4"
     sr.ConceptNameCodeSequence[0].CodingSchemeDesignator = "LN"
     del sr.ContentTemplateSequence
