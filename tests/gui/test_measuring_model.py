@@ -301,3 +301,25 @@ def test_values_without_the_pixels_and_planes_that_are_never_saved() -> None:
     tools.set_tool("length")
     _drag(tools, plane, (1, 1), (5, 1))
     assert not tools.savable(tools.measurements.items[-1])
+
+
+def test_values_first_seen_on_screen_are_announced_once() -> None:
+    """A report's measurement is listed (the panel: its stated values) before its
+    image is drawn; the values the viewport then works out are news to the panel."""
+    from dataclasses import replace
+
+    from viewer.measure import StatedValue
+
+    tools, image = Measuring(), _image()
+    made = new_measurement("length", image.ref, [(10, 10), (30, 10)])
+    report = replace(made, locked=True, source_report="1.5",
+                     stated=(StatedValue("Length", 10.0, "mm"),))  # fmt: skip
+    tools.measurements.add_many([report])
+    heard: list[str] = []
+    tools.changed.connect(heard.append)
+    assert tools.lines(report) == ("Length 10.0 mm",)  # the image never seen: the report's
+    assert heard == []
+    assert tools.lines(report, image) == ("10.0 mm",)  # drawn: worked out here
+    assert heard == ["values"]
+    assert tools.lines(report) == ("10.0 mm",) and tools.lines(report, image) == ("10.0 mm",)
+    assert heard == ["values"]  # known now: nothing new

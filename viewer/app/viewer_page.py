@@ -1300,6 +1300,8 @@ class ViewerPage:
         self.measuring.delete_selected()
 
     def _on_measuring(self, topic: str) -> None:
+        if topic == "values":
+            return  # worked out while a view drew: nothing to draw again (the panel hears)
         for view in self.views:
             view.redraw()
         if topic == "tool":

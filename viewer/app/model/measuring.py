@@ -19,7 +19,9 @@ one undo step. With the default tool (scroll, window/level) an ROI is also grabb
 inside it, and a press elsewhere is the page's (window/level) and clears the selection.
 
 Values come from `measure.measure`, cached per measurement value, so a drag recomputes
-only the measurement being dragged, once per frame at most.
+only the measurement being dragged, once per frame at most. Values worked out anew for
+the image on screen are announced ("values"): a report's measurement is listed with
+the report's own figures until its image is drawn.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ TOOL_LABELS: dict[Tool, str] = {
     "probe": "Probe",
     "arrow": "Arrow",
 }
-MeasuringTopic = Literal["tool", "draft", "items", "label"]
+#: "values": a measurement's values were worked out anew on the image on screen.
+MeasuringTopic = Literal["tool", "draft", "items", "label", "values"]
 #: A freehand outline takes a new point once the pointer is this share of the grab
 #: tolerance away from the last one (a few screen pixels at any zoom).
 _FREEHAND_STEP = 0.4
@@ -280,6 +283,10 @@ class Measuring:
             return None
         if m.uid != "draft":
             self._values[m.uid] = _Cached(m, values, data.stored is not None)
+            if on_screen and (cached is None or cached.values != values):
+                # The panel listed it before its image was drawn (a report's stated
+                # values, or none): its row is out of date now.
+                self.changed.emit("values")
         return values
 
     def lines(self, m: Measurement, image: MeasuredImage | None = None) -> tuple[str, ...]:
