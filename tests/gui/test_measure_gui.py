@@ -3,8 +3,11 @@
 The demo study is the phantom (viewer/phantom.py) at 256x256 with 0.7 mm pixels: the
 contrast vessel is centred on the image centre (128, 128), the spine 0.2 * 256 = 51.2
 pixels below it, so vessel to spine is 35.84 mm; on the last slice, water (0 HU with
-N(0, 8) noise) surrounds the vessel. Mouse input goes through the X server (xdotool);
-what is drawn is checked in screenshot pixels, the values in the label the viewport drew.
+N(0, 8) noise) surrounds the vessel. Folders opened as local files hold the same
+phantom at that size: a study of two series (a series switch and back), and one with
+OHIF's report beside its stack (tests/support/ohif_report.py). Mouse input goes through
+the X server (xdotool); what is drawn is checked in screenshot pixels, the values in the
+label the viewport drew.
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import dearpygui.dearpygui as dpg
 import numpy as np
+import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from tests.gui.driver import Driver, count_near
+from tests.support.ohif_report import ohif_report, ohif_shapes
 from viewer import phantom
 from viewer.app.measure_draw import DRAWN, LOCKED, SELECTED
 from viewer.app.measure_panel import measurement_tag, report_tag
+from viewer.app.strip_view import strip_tag
 from viewer.app.viewer_page import ViewerPage, tool_tag
 from viewer.measure import Measurement
 
@@ -47,6 +55,15 @@ def _screen(ui: Driver, page: ViewerPage, point: tuple[float, float]) -> tuple[i
     x, y = transform.to_screen(point)
     ox, oy = page.view.origin()
     return round(ox + x), round(oy + y)
+
+
+def _middle(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+
+
+def _around(at: tuple[int, int], half: int = 3) -> tuple[int, int, int, int]:
+    """A small box centred on screen point `at`."""
+    return at[0] - half, at[1] - half, at[0] + half + 1, at[1] + half + 1
 
 
 def _move(ui: Driver, at: tuple[int, int]) -> None:
@@ -91,9 +108,47 @@ def _draw_length(ui: Driver, page: ViewerPage) -> tuple[tuple[int, int], tuple[i
     return start, end
 
 
+def _label_box(page: ViewerPage, uid: str) -> tuple[int, int, int, int]:
+    """Where measurement `uid`'s label was drawn, in window pixels."""
+    label = page.view.labels[uid]
+    ox, oy = page.view.origin()
+    lx, ly = label.at
+    left, top = int(ox + lx), int(oy + ly)
+    return left, top, int(left + label.size[0]), int(top + label.size[1])
+
+
 def _only(page: ViewerPage) -> Measurement:
     (m,) = page.measuring.measurements.items
     return m
+
+
+#: Pixel centres (rows, columns) of the demo's 256x256 slices.
+_CENTRES = np.mgrid[0:256, 0:256] + 0.5
+
+
+#: A box left of the vessel, in the water of an end slice (no lungs, no sphere there).
+WATER = ((85.0, 118.0), (105.0, 138.0))
+
+
+def _end_slice(make_app: MakeApp) -> tuple[Driver, ViewerPage, np.ndarray]:
+    """The demo 2x zoomed at its last slice, and that slice's HU from the phantom itself."""
+    ui = make_app(demo=True)
+    last = 59
+    page = _demo(ui, last)
+    content = ui.slice_content(last)  # the phantom slice at that scroll position
+    assert content in (0, 59)  # an end of the stack either way
+    return ui, page, phantom.phantom_pixels(content, 60, 256, 256).astype(np.float64) - 1024
+
+
+def _roi_lines(area_px: float, values: np.ndarray) -> tuple[str, ...]:
+    """The label of an ROI of `area_px` image pixels whose pixels hold HU `values`."""
+    area = area_px * SPACING**2
+    return (
+        f"Area {area:.1f} mm² ({area / 100:.2f} cm²)",
+        f"Mean {values.mean():.1f} SD {values.std():.1f} HU",
+        f"Min {values.min():.0f} Max {values.max():.0f} HU",
+        f"{values.size} px",
+    )
 
 
 def test_a_length_drawn_on_the_zoomed_phantom_shows_its_mm_and_undo_removes_it(
@@ -126,15 +181,7 @@ def test_a_length_drawn_on_the_zoomed_phantom_shows_its_mm_and_undo_removes_it(
     shot = ui.screenshot(tmp_path / "length.png")
     # Drawn selected (just made) along the segment, and the label beside it.
     assert count_near(shot, box, SELECTED[:3], tol=30) > abs(end[1] - start[1]) // 2
-    ox, oy = page.view.origin()
-    lx, ly = label.at
-    text_box = (
-        int(ox + lx),
-        int(oy + ly),
-        int(ox + lx + label.size[0]),
-        int(oy + ly + label.size[1]),
-    )
-    assert count_near(shot, text_box, SELECTED[:3], tol=40) > 20
+    assert count_near(shot, _label_box(page, m.uid), SELECTED[:3], tol=40) > 20
 
     # Ctrl+Z takes it away, on screen too; Ctrl+Shift+Z brings it back.
     _key(ui, "ctrl+z")
@@ -161,11 +208,8 @@ def test_a_length_drawn_on_the_zoomed_phantom_shows_its_mm_and_undo_removes_it(
 def test_an_ellipse_in_water_shows_the_hu_mean_of_its_pixels(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    ui = make_app(demo=True)
-    last = 59
-    page = _demo(ui, last)
-    # Left of the vessel, in the water of an end slice (no lungs, no sphere there).
-    corner_a, corner_b = _screen(ui, page, (85.0, 118.0)), _screen(ui, page, (105.0, 138.0))
+    ui, page, hu = _end_slice(make_app)
+    corner_a, corner_b = (_screen(ui, page, p) for p in WATER)
     _move(ui, corner_a)
     _key(ui, "e")
     _drag(ui, corner_a, corner_b)
@@ -178,25 +222,70 @@ def test_an_ellipse_in_water_shows_the_hu_mean_of_its_pixels(
     rx, ry = math.dist(a, b) / 2, math.dist(c, d) / 2
     if abs(a[1] - b[1]) > abs(a[0] - b[0]):
         rx, ry = ry, rx
-    content = ui.slice_content(last)  # the phantom slice at that scroll position
-    assert content in (0, 59)  # an end of the stack either way: no lungs, no sphere
-    hu = phantom.phantom_pixels(content, 60, 256, 256).astype(np.float64) - 1024
-    rows, cols = np.mgrid[0:256, 0:256] + 0.5
+    rows, cols = _CENTRES
     inside = ((cols - centre[0]) / rx) ** 2 + ((rows - centre[1]) / ry) ** 2 <= 1
     values = hu[inside]
     assert abs(values.mean()) < 2  # water
     ui.frames(2)
-    lines = page.view.labels[m.uid].lines
-    area = math.pi * rx * ry * SPACING**2
-    assert lines[0] == f"Area {area:.1f} mm² ({area / 100:.2f} cm²)"
-    assert lines[1] == f"Mean {values.mean():.1f} SD {values.std():.1f} HU"
-    assert lines[2] == f"Min {values.min():.0f} Max {values.max():.0f} HU"
-    assert lines[3] == f"{values.size} px"
+    assert page.view.labels[m.uid].lines == _roi_lines(math.pi * rx * ry, values)
     shot = ui.screenshot(tmp_path / "ellipse.png")
     ox, oy = page.view.origin()
     lx, ly = page.view.labels[m.uid].at
     assert count_near(shot, (int(ox + lx), int(oy + ly), int(ox + lx + 120), int(oy + ly + 70)),
                       SELECTED[:3], tol=40) > 40  # fmt: skip
+
+
+def _box_values(hu: np.ndarray, m: Measurement) -> np.ndarray:
+    """HU of the pixels whose centres are inside rectangle `m` (edges included)."""
+    (x0, y0), (x1, y1) = m.points
+    rows, cols = _CENTRES
+    in_columns = (min(x0, x1) <= cols) & (cols <= max(x0, x1))
+    return hu[in_columns & (min(y0, y1) <= rows) & (rows <= max(y0, y1))]
+
+
+def _box_area(m: Measurement) -> float:
+    (x0, y0), (x1, y1) = m.points
+    return abs(x1 - x0) * abs(y1 - y0)
+
+
+def test_a_rectangle_by_its_key_and_by_its_button_shows_the_hu_of_its_pixels(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    ui, page, hu = _end_slice(make_app)
+    tools = page.measuring
+    # B, then a drag over water left of the vessel.
+    water = _screen(ui, page, WATER[0]), _screen(ui, page, WATER[1])
+    _move(ui, water[0])
+    _key(ui, "b")
+    assert tools.tool == "rectangle"
+    _drag(ui, *water)
+    ui.frames_until(lambda: len(tools.measurements) == 1, what="the rectangle in water")
+    first = _only(page)
+    assert first.kind == "rectangle"
+    values = _box_values(hu, first)
+    assert values.size == 20 * 20 and abs(values.mean()) < 2 and 6 < values.std() < 10
+    ui.frames(2)
+    assert page.view.labels[first.uid].lines == _roi_lines(_box_area(first), values)
+
+    # The pointer tool, then the toolbar's Rectangle, then a drag inside the vessel.
+    _key(ui, "Escape")
+    assert tools.tool == "pointer"
+    ui.click(tool_tag("rectangle"))
+    assert tools.tool == "rectangle"
+    vessel = _screen(ui, page, (124.0, 124.0)), _screen(ui, page, (132.0, 132.0))
+    _drag(ui, *vessel)
+    ui.frames_until(lambda: len(tools.measurements) == 2, what="the rectangle in the vessel")
+    second = tools.measurements.items[1]
+    assert second.kind == "rectangle"
+    values = _box_values(hu, second)
+    assert values.size == 8 * 8 and abs(values.mean() - 300) < 5  # contrast
+    ui.frames(2)
+    assert page.view.labels[second.uid].lines == _roi_lines(_box_area(second), values)
+    # On screen: the first drawn, the second selected (just made), along their top edges.
+    shot = ui.screenshot(tmp_path / "rectangles.png")
+    for (a, b), colour in ((water, DRAWN), (vessel, SELECTED)):
+        top = _segment_box(a, (b[0], a[1]))
+        assert count_near(shot, top, colour[:3], tol=30) > (b[0] - a[0]) // 2
 
 
 def test_a_measurement_keeps_to_its_image_through_scrolling_zoom_and_layouts(
@@ -241,6 +330,74 @@ def test_a_measurement_keeps_to_its_image_through_scrolling_zoom_and_layouts(
     ui.click(measurement_tag(m.uid))
     ui.frames_until(lambda: page.state.index == 30, what="the jump to its slice")
     assert page.measuring.measurements.selected == m.uid
+
+
+@pytest.fixture(scope="module")
+def two_series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, phantom.StudyManifest]:
+    """A folder with a study of two series: a stack at the demo's size and a multi-frame."""
+    root = tmp_path_factory.mktemp("two-series")
+    study = phantom.generate_study(
+        root, slices=12, rows=256, cols=256, variants=("uncompressed", "multiframe"),
+        multiframe_frames=6, multiframe_size=96,
+    )  # fmt: skip
+    return root, study
+
+
+def test_a_length_is_listed_and_drawn_again_after_another_series_and_back(
+    make_app: MakeApp, two_series: tuple[Path, phantom.StudyManifest], tmp_path: Path
+) -> None:
+    root, study = two_series
+    stack, other = study["uncompressed"].series_uid, study["multiframe"].series_uid
+    ui = make_app(paths=[root])
+    app = ui.app
+    studies = app.studies
+    assert studies is not None
+    ui.frames_until(
+        lambda: studies.opened is not None and len(studies.opened.series) == 2,
+        what="the study's two series",
+    )
+    studies.open_series(stack)
+    ui.frames_until(lambda: app.state.page == "viewer" and ui.slice_ready(), what="series A")
+    page = app.viewer_page
+    assert page is not None
+    page.state.go(6)
+    ui.frames_until(lambda: ui.slice_ready(6), what="slice 7 of A")
+    _draw_length(ui, page)
+    m = _only(page)
+    image = page.view.measured_image()
+    assert image is not None and m.image == image.ref
+    _key(ui, "Escape")
+    _key(ui, "m")
+    ui.frames_until(lambda: ui.shown(measurement_tag(m.uid)), what="its row in the panel")
+
+    def showing(series_uid: str) -> bool:
+        source = page.state.source
+        return source is not None and source.key == series_uid and ui.slice_ready()
+
+    # Series B in the same viewport, from the strip: neither listed nor drawn there.
+    ui.frames_until(lambda: ui.shown(strip_tag(other)), what="the strip")
+    ui.click(strip_tag(other))
+    ui.frames_until(lambda: showing(other), what="series B")
+    assert page.layout.grid == (1, 1) and page.layout.active_id == 0  # the same viewport
+    assert m.uid not in page.view.labels and not page.panel.rows()
+    assert not dpg.does_item_exist(measurement_tag(m.uid))
+    # A again: listed; a click on its row brings its slice, with the length on it.
+    ui.click(strip_tag(stack))
+    ui.frames_until(lambda: showing(stack), what="series A again")
+    ui.frames_until(lambda: ui.shown(measurement_tag(m.uid)), what="its row again")
+    assert page.measuring.measurements.items == (m,)
+    ui.click(measurement_tag(m.uid))
+    ui.frames_until(lambda: ui.slice_ready(6) and m.uid in page.view.labels, what="its slice")
+    again = page.view.measured_image()
+    assert again is not None and again.ref == m.image
+    mm = math.dist(*m.points) * SPACING
+    assert page.view.labels[m.uid].lines == (f"{mm:.1f} mm",)
+    start, end = _screen(ui, page, m.points[0]), _screen(ui, page, m.points[1])
+    shot = ui.screenshot(tmp_path / "back.png")
+    assert (
+        count_near(shot, _segment_box(start, end), SELECTED[:3], tol=30)
+        > abs(end[1] - start[1]) // 2
+    )
 
 
 def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
@@ -304,6 +461,84 @@ def test_a_saved_report_shows_the_same_measurement_in_a_new_session(
     _drag(ui, mid, (mid[0] + 40, mid[1]))
     ui.frames_until(lambda: _only(page).points != back.points, what="the move")
     assert page.reports.unsaved(back.image.study_uid)
+
+
+#: The slice (InstanceNumber - 1) of the folder's stack that OHIF's report measured.
+OHIF_MEASURED = 6
+
+
+@pytest.fixture(scope="module")
+def ohif_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dataset, str]:
+    """A folder as another viewer leaves it: a stack at the demo's size and OHIF's
+    report on one of its slices; the folder, that slice's header, the report's UID."""
+    root = tmp_path_factory.mktemp("ohif")
+    study = phantom.generate_study(
+        root / "ct", slices=12, rows=256, cols=256, variants=("uncompressed",)
+    )
+    header = pydicom.dcmread(study["uncompressed"].paths[OHIF_MEASURED])
+    report = ohif_report(header)
+    (root / "sr").mkdir()
+    report.save_as(root / "sr" / "report.dcm", enforce_file_format=True)
+    return root, header, str(report.SOPInstanceUID)
+
+
+def test_an_ohif_report_is_drawn_on_its_slice_where_its_scoords_say(
+    make_app: MakeApp, ohif_folder: tuple[Path, Dataset, str], tmp_path: Path
+) -> None:
+    root, header, report_uid = ohif_folder
+    # One study, one series of images (the report's is no image): straight to the viewer.
+    ui = make_app(paths=[root])
+    app = ui.app
+    ui.frames_until(lambda: app.state.page == "viewer" and ui.slice_ready(), what="the stack")
+    page = app.viewer_page
+    assert page is not None
+    tools = page.measuring
+    _key(ui, "m")
+    ui.frames_until(lambda: page.reports.entries, what="the folder's report listed")
+    (entry,) = page.reports.entries
+    assert entry.sop_instance_uid == report_uid and entry.where == "source"
+    # Where the SCOORDs are on screen, through the viewport's transform: the middle of
+    # the length (and the angle's first arm), of the angle's second arm, of the arrow
+    # and of the triangle's first edge, and the ellipse's left end. Nothing there yet.
+    shapes = ohif_shapes(256, 256)
+    segments = [
+        shapes["Length"], shapes["Angle"][2:], shapes["ArrowAnnotate"],
+        shapes["PlanarFreehandROI"][:2], shapes["EllipticalROI"][:1] * 2,
+    ]  # fmt: skip
+    boxes = [_around(_screen(ui, page, _middle(a, b))) for a, b in segments]
+    shot = ui.screenshot(tmp_path / "before.png")
+    assert [count_near(shot, box, LOCKED[:3], tol=30) for box in boxes] == [0] * len(boxes)
+    ui.click(report_tag(report_uid))
+    ui.frames_until(lambda: len(tools.measurements) == 6, what="the report shown")
+    ui.frames_until(
+        lambda: ui.slice_ready() and ui.slice_content(page.state.index) == OHIF_MEASURED,
+        what="its slice",
+    )
+    by_kind = {m.kind: m for m in tools.measurements.items}
+    assert set(by_kind) == {"length", "ellipse", "angle", "probe", "arrow", "polygon"}
+    assert all(m.locked for m in by_kind.values())
+    assert {m.image.sop_instance_uid for m in by_kind.values()} == {str(header.SOPInstanceUID)}
+    # The panel lists each with the label's value (from the pixels, as soon as they are
+    # drawn: not the report's stated value) and its slice, with nothing else done.
+    length, arrow = by_kind["length"], by_kind["arrow"]
+    mm = f"{0.2 * 256 * SPACING:.1f} mm"
+    where = f" · slice {page.state.index + 1}"
+    ui.frames_until(lambda: length.uid in page.view.labels, what="the slice's measurements")
+    assert ui.shown(measurement_tag(length.uid))
+    assert dpg.get_item_label(measurement_tag(length.uid)) == f"Length (report) {mm}{where}"
+    assert dpg.get_item_label(measurement_tag(arrow.uid)) == f"Arrow (report) vessel{where}"
+    tools.measurements.select(None)
+    ui.frames(3)
+
+    # Its slice, in the same place on screen: each shape drawn in a report's colour.
+    assert boxes == [_around(_screen(ui, page, _middle(a, b))) for a, b in segments]
+    shot = ui.screenshot(tmp_path / "ohif.png")
+    for box, segment in zip(boxes, segments, strict=True):
+        assert count_near(shot, box, LOCKED[:3], tol=30) >= 4, segment
+
+    # The length's label: from the pixels, with OHIF's free text, beside it.
+    assert page.view.labels[length.uid].lines == ("spine", mm)
+    assert count_near(shot, _label_box(page, length.uid), LOCKED[:3], tol=40) > 20
 
 
 def test_angle_freehand_probe_and_a_labelled_arrow_by_mouse(
