@@ -250,3 +250,39 @@ def test_slabs_along_the_slices_fold_the_right_planes(kind) -> None:
         assert image.pixels.shape == (40, plane.columns)
         column = 0 if kind == "sagittal" else 1  # y = 0 on the sagittal, x = 1 on the coronal
         assert (image.pixels[:, column] == value).all(), mode
+
+
+def test_sagittal_slabs_from_kept_brick_folds_equal_plain_reductions_while_scrolled() -> None:
+    # 21 columns: bricks of 8, 8 and 5. Every slab window (whole bricks, partial ends,
+    # the short last brick) in a scroll back and forth equals numpy's own reduction,
+    # and a volume that changes is folded again, never served from an old fold.
+    rng = np.random.default_rng(5)
+    slices = [SliceGeometry(6, 21, (0.0, 0.0, float(k)), AXIAL) for k in range(9)]
+    volume = Volume.allocate(volume_geometry(slices, (1.0, 1.0)))
+    for k in range(9):
+        volume.put(k, rng.integers(-1000, 3000, (6, 21)).astype(np.int16))
+    plane = plane_geometry(volume.geometry, "sagittal")
+
+    (_, n_back), (d_axis, d_back), (_, c_back) = plane.view_axes  # type: ignore[misc]
+
+    def expected(index: int, slab: int, mode: str) -> np.ndarray:
+        # The columns the slab covers, reduced by numpy, turned as a plane is.
+        first = max(0, index - (slab - 1) // 2)
+        last = min(plane.count, first + slab)
+        start, stop = (plane.count - last, plane.count - first) if n_back else (first, last)
+        block = volume.data[:, :, start:stop]
+        if mode == "mean":
+            values = np.rint(block.mean(axis=2, dtype=np.float32)).astype(np.int16)
+        else:
+            values = block.max(axis=2) if mode == "mip" else block.min(axis=2)
+        values = values.T if d_axis != 0 else values
+        return values[:: -1 if d_back else 1, :: -1 if c_back else 1]
+
+    for slab in (3, 9, 17, 21):
+        for mode in ("mip", "minip", "mean"):
+            for index in [*range(plane.count), *reversed(range(plane.count))]:
+                got = plane_image(volume, plane, index, slab_mm=float(slab), mode=mode).pixels
+                assert np.array_equal(got, expected(index, slab, mode)), (slab, mode, index)
+    volume.put(4, np.full((6, 21), 5000, np.int16))
+    top = plane_image(volume, plane, plane.count // 2, slab_mm=9.0, mode="mip").pixels
+    assert int(top.max()) == 5000
