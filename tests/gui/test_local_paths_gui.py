@@ -3,8 +3,9 @@
 `zhiva-viewer PATH...` hands the paths to `App(paths=...)` (tests/gui/test_entry.py
 checks that hand-over); here the app opens them as File > Open does and goes to
 the study — straight to the viewer, whose screenshot must show the right phantom
-slice, when the study has one series — or stays on the list when there are several
-studies. The duplicate and scan reports are checked on the same page.
+slice, when the study has one series; to the study's series list when it has
+several — or stays on the list when there are several studies. The duplicate and scan
+reports are checked on the same page.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydicom.uid import generate_uid
 
 from tests.gui.driver import Driver
 from viewer import phantom
+from viewer.app.studies_page import series_tag
 
 MakeApp = Callable[..., Driver]
 SMALL = {"slices": 10, "rows": 64, "cols": 64, "variants": ("uncompressed",)}
@@ -92,6 +94,38 @@ def test_a_single_file_on_the_command_line_is_shown(
     assert app.viewer.count == 1
     code, _ = ui.shown_slice(tmp_path / "one.png")
     assert code == int(pydicom.dcmread(picked).InstanceNumber) - 1
+
+
+def test_one_study_of_several_series_opens_its_series_list(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    # Two series of images in one study: which to view is the user's choice.
+    manifest = phantom.generate_study(
+        tmp_path / "study", slices=4, rows=48, cols=48,
+        variants=("uncompressed", "multiframe"), multiframe_frames=3, multiframe_size=48,
+    )  # fmt: skip
+    ui = make_app(paths=[tmp_path / "study"])
+    app = ui.app
+    studies = app.studies
+    assert studies is not None
+
+    def listed() -> bool:
+        opened = studies.opened
+        return opened is not None and not opened.loading and len(opened.series) == 2
+
+    ui.frames_until(listed, what="the study's series")
+    ui.frames(3)
+    assert app.state.page == "studies"
+    assert app.viewer_page is None or app.viewer_page.handle is None
+    opened = studies.opened
+    assert opened is not None and opened.study.study_uid == manifest.study_uid
+    assert [row.study_uid for row in studies.rows] == [manifest.study_uid]
+    for series in manifest.series.values():
+        assert ui.shown(series_tag(series.series_uid))
+        label = dpg.get_item_label(series_tag(series.series_uid))
+        assert label is not None and series.description in label
+    counts = {s.series_uid: s.instance_count for s in opened.series}
+    assert counts == {s.series_uid: len(s.sop_uids) for s in manifest.series.values()}
 
 
 def test_several_studies_stay_on_the_list_with_duplicates_reported(
