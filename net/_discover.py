@@ -19,6 +19,7 @@ finding for the user to confirm.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -193,14 +194,27 @@ def _challenge(answer: _Answer) -> str:
     return scheme.capitalize() if scheme.lower() in ("basic", "bearer") else ""
 
 
+def _service_path(path: str) -> str:
+    """A DICOMweb path cut before its resources: users paste the URL of a study list
+    (``…/v2/studies``) or of one study as often as the service's root."""
+    path = path.rstrip("/")
+    cut = re.search(r"/(studies|series|instances)(/|$)", path)
+    return path[: cut.start()] if cut else path
+
+
 def _known_cloud(url: str) -> tuple[str, dict[str, Any], str] | None:
     """A cloud service's URL pasted whole: its DICOMweb root, what is known of it, a note."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    path = parts.path.rstrip("/")
+    path = _service_path(parts.path)
     if host == "healthcare.googleapis.com":
-        cut = path.find("/dicomWeb")
-        root = f"https://{parts.netloc}{path[: cut + len('/dicomWeb')] if cut >= 0 else path}"
+        # Cut after /dicomWeb, not before /studies: a project or dataset may be named so.
+        cut = parts.path.find("/dicomWeb")
+        if cut >= 0:
+            path = parts.path[: cut + len("/dicomWeb")]
+        elif re.search(r"/dicomStores/[^/]+$", path):
+            path += "/dicomWeb"  # the DICOM store's own URL, as the console shows it
+        root = f"https://{parts.netloc}{path}"
         return (
             root,
             {"wado_uri_postfix": "", "thumbnail_rendering": "wadors"},
@@ -234,6 +248,8 @@ class _Discoverer:
         self.findings: list[Finding] = []
         self.changes: dict[str, Any] = {}
         self.layout = ""
+        #: The URL is a cloud service's: its sign-in is the cloud account's, not Zhiva's.
+        self.cloud = False
 
     def note(self, status: FindingStatus, text: str, **changes: Any) -> None:
         self.changes.update(changes)
@@ -310,6 +326,7 @@ class _Discoverer:
         layouts: Iterator[_Layout]
         if cloud is not None:
             root, known, text = cloud
+            self.cloud = True
             self.note("info", text, **known)
             layouts = iter([_Layout("the URL as typed", {"url": root})])
         else:
@@ -354,6 +371,14 @@ class _Discoverer:
         scheme = _challenge(answer)
         if scheme == "Basic":
             self.note("found", "sign-in: Basic (user name and password)", auth_type="basic")
+            return
+        if self.cloud:
+            # No Zhiva token server on a cloud's host: nothing to look for there.
+            self.note(
+                "found",
+                "sign-in: a Bearer access token of the cloud account (paste it as a token)",
+                auth_type="token",
+            )
             return
         auth = f"{self.origin}/auth"
         page = self.probe.get(f"{auth}/sign-in", accept="text/html")
@@ -432,10 +457,12 @@ class _Discoverer:
             self.note("info", "fuzzy matching: not checked (the first study has no patient name)")
             return
         # A fuzzy server finds a name from its first letters without a wildcard; an
-        # exact-matching one finds nothing.
+        # exact-matching one finds nothing. Never the whole family name: servers that
+        # match a name's components find "Doe" in "Doe^Peter" without any fuzziness.
+        prefix = name[: min(3, len(name) - 1)]
         answer = self.probe.get(
             f"{qido}/studies",
-            params={"limit": "1", "PatientName": name[:3], "fuzzymatching": "true"},
+            params={"limit": "1", "PatientName": prefix, "fuzzymatching": "true"},
         )
         found = answer.dicom_json_list()
         honoured = bool(found)

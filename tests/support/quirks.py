@@ -2,7 +2,9 @@
 other DICOMweb servers, one documented quirk per switch (docs/server-quirks.md).
 
 It sits between nginx and the real Orthanc: nginx (TLS, the Zhiva layout
-``/zhiva/pacs`` + ``/zhiva/wado``, on a port of its own) proxies to this process, which
+``/zhiva/pacs`` + ``/zhiva/wado`` — or, as the `layout` switch says, the generic
+``/dicomweb`` or ``/qido-rs`` + ``/wado-rs`` with WADO-URI at ``/wado`` — on a port of
+its own) proxies to this process, which
 forwards to Orthanc and bends the exchange as the switches say — refusing series-level
 retrieve as AWS HealthImaging does, capping ``limit`` and answering 204 past the end as
 Azure does, serving frames in HTJ2K, refusing ``transfer-syntax=*``, rewriting
@@ -94,6 +96,15 @@ class Switches:
     default_uncompressed: bool = False
     #: Serve ``/thumbnail`` (Orthanc has none) from ``/rendered``.
     thumbnail: bool = False
+    #: Where DICOMweb is served: ``"zhiva"`` (``/zhiva/pacs``), ``"dicomweb"``
+    #: (``/dicomweb``) or ``"split"`` (QIDO at ``/qido-rs``, the rest at ``/wado-rs``);
+    #: every other root answers 404, as a server of that layout would.
+    layout: str = "zhiva"
+    #: False: no WADO-URI (``/zhiva/wado`` and ``/wado`` answer 404), as on the clouds.
+    wado_uri: bool = True
+    #: ``fuzzymatching=true`` finds a patient name by the start of any of its words, in
+    #: any case (PS3.18 leaves what "fuzzy" means to the server); Orthanc ignores it.
+    fuzzy_matching: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Switches:
@@ -101,7 +112,10 @@ class Switches:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown switches: {sorted(unknown)}")
-        return cls(**dict(data))
+        switches = cls(**dict(data))
+        if switches.layout not in _LAYOUTS:
+            raise ValueError(f"unknown layout {switches.layout!r}; choose from {_LAYOUTS}")
+        return switches
 
 
 # --- the proxy process ----------------------------------------------------------------
@@ -121,6 +135,31 @@ _QIDO = re.compile(r"/(studies|series|instances)$")
 _RETRIEVE_SERIES = re.compile(r"/studies/[^/]+(/series/[^/]+)?$")
 _RETRIEVE_INSTANCE = re.compile(r"/studies/[^/]+/series/[^/]+/instances/[^/]+$")
 _FRAMES = re.compile(r"/studies/([^/]+)/series/([^/]+)/instances/([^/]+)/frames/([0-9,]+)$")
+
+
+_LAYOUTS = ("zhiva", "dicomweb", "split")
+
+
+def _moved(path: str, layout: str) -> str | None:
+    """The path under Orthanc's ``/dicom-web`` for a DICOMweb path of `layout`, None
+    when that root is not where the layout serves it. nginx forwards ``/zhiva/pacs/`` as
+    ``/dicom-web/`` and the generic roots as ``/_layout/<root>/``."""
+    if path.startswith("/dicom-web/"):
+        return path if layout == "zhiva" else None
+    root, _, rest = path[len("/_layout/") :].partition("/")
+    moved = f"/dicom-web/{rest}"
+    if layout == "dicomweb" and root == "dicomweb":
+        return moved
+    if layout == "split" and root in ("qido-rs", "wado-rs"):
+        return moved if (_kind(moved) == "qido") == (root == "qido-rs") else None
+    return None
+
+
+def _name_starts_with(item: Mapping[str, Any], prefix: str) -> bool:
+    """Whether a word of the result's Patient Name starts with `prefix`, in any case."""
+    values = item.get("00100010", {}).get("Value") or [{}]
+    words = re.split(r"[\^ ]+", str(values[0].get("Alphabetic", "")).casefold())
+    return any(word.startswith(prefix.casefold()) for word in words if word)
 
 
 def _kind(path: str) -> str:
@@ -305,19 +344,32 @@ class _Handler(BaseHTTPRequestHandler):
             switches = dataclasses.replace(state.switches)
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
-        kind = _kind(urlsplit(self.path).path)
-        self._kind, self._recorded = kind, False
+        # Logged under the path as asked until it is moved to Orthanc's root below.
+        self._kind, self._recorded = _kind(urlsplit(self.path).path), False
         status = 502
         try:
-            status = self._bend(kind, switches)
+            split = urlsplit(self.path)
+            if split.path.startswith(("/dicom-web/", "/_layout/")):
+                moved = _moved(split.path, switches.layout)
+                if moved is None:
+                    self._refuse(404, "No DICOMweb service at this path.")
+                    status = 404
+                    return
+                self.path = moved + (f"?{split.query}" if split.query else "")
+            elif split.path == "/wado" and not switches.wado_uri:
+                self._refuse(404, "No WADO-URI service here.")
+                status = 404
+                return
+            self._kind = _kind(urlsplit(self.path).path)  # where it was moved to
+            status = self._bend(self._kind, switches)
         except (BrokenPipeError, ConnectionResetError):
             status = 499  # the client went away mid-answer
         finally:
             with state.lock:
                 state.in_flight -= 1
-            if not self._recorded:  # no answer was sent at all
+            if not self._recorded and self._kind is not None:  # no answer was sent
                 self._recorded = True
-                self._record(kind, status)
+                self._record(self._kind, status)
             self._kind = None
 
     def _bend(self, kind: str, sw: Switches) -> int:
@@ -423,17 +475,31 @@ class _Handler(BaseHTTPRequestHandler):
             offset = max(0, offset - sw.page_overlap)
         if sw.qido_minimal:
             query.pop("includefield", None)
-        if limit is not None:
+        name = query.get("PatientName", "")
+        wildcard = "*" in name or "?" in name
+        fuzzy = bool(sw.fuzzy_matching and query.get("fuzzymatching") == "true" and name)
+        fuzzy = fuzzy and not wildcard
+        if fuzzy:
+            # Matched here, on the whole list: Orthanc's own name matching cannot say
+            # "a word starts with", and some of pydicom's files it cannot find by name.
+            for key in ("PatientName", "limit", "offset"):
+                query.pop(key, None)
+        elif limit is not None:
             query["limit"] = str(limit)
-        if offset:
+        if offset and not fuzzy:
             query["offset"] = str(offset)
         else:
             query.pop("offset", None)
-        status, body, content_type = self._read(f"{path}?{urlencode(query)}", headers)
+        # Commas kept: Orthanc reads an encoded one (%2C) as part of one includefield.
+        target = f"{path}?{urlencode(query, safe=',')}"
+        status, body, content_type = self._read(target, headers)
         if status != 200:
             self._send(status, body, content_type)
             return status
         items = json.loads(body or b"[]")
+        if fuzzy:
+            found = [item for item in items if _name_starts_with(item, name)]
+            items = found[offset : None if limit is None else offset + limit]
         if not items and offset and sw.offset_past_end_204:
             self._send(204, b"", "")
             return 204
@@ -591,6 +657,11 @@ http {{
         ssl_certificate_key {leaf_key};
         location /zhiva/pacs/ {{ proxy_pass http://quirks/dicom-web/; }}
         location /zhiva/wado {{ proxy_pass http://quirks/wado; }}
+        # The generic layouts (the `layout` switch says which one answers).
+        location /dicomweb/ {{ proxy_pass http://quirks/_layout/dicomweb/; }}
+        location /qido-rs/ {{ proxy_pass http://quirks/_layout/qido-rs/; }}
+        location /wado-rs/ {{ proxy_pass http://quirks/_layout/wado-rs/; }}
+        location /wado {{ proxy_pass http://quirks/wado; }}
         location / {{ return 404; }}
     }}
 }}
