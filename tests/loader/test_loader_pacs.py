@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import numpy as np
 import pydicom
 import pytest
@@ -83,7 +84,7 @@ def assert_each_once(handle: SeriesHandle, count: int) -> None:
     assert sorted(ready_indices(handle)) == list(range(count))
 
 
-def test_whole_series_arrives_identical_from_one_stream(
+def _whole_series_from_one_stream(
     client: DicomWebClient, pacs: TestPacs, source_frames: dict[str, np.ndarray]
 ) -> None:
     unc = pacs.data.series("uncompressed")
@@ -103,6 +104,24 @@ def test_whole_series_arrives_identical_from_one_stream(
         progress = handle.progress()
         assert progress is not None and progress.complete
         assert progress.bytes_received > 300 * SLICE  # the instances, headers included
+
+
+def test_whole_series_arrives_identical_from_one_stream(
+    client: DicomWebClient, pacs: TestPacs, source_frames: dict[str, np.ndarray]
+) -> None:
+    _whole_series_from_one_stream(client, pacs, source_frames)
+
+
+def test_whole_series_arrives_identical_through_nginx_default_buffers(
+    pacs: TestPacs, pacs_server_config: ServerConfig, source_frames: dict[str, np.ndarray]
+) -> None:
+    # nginx as it ships (4 KiB proxy buffers, proxy_buffering off): the stream comes in
+    # 4 KiB TLS records, so part boundaries and headers are split across many reads.
+    config = msgspec.structs.replace(
+        pacs_server_config, name="Default buffers", url=pacs.default_buffers_base_url
+    )
+    with DicomWebClient(config, httpx.BasicAuth(*pacs.admin_auth)) as client:
+        _whole_series_from_one_stream(client, pacs, source_frames)
 
 
 def test_jpeg2000_series_decodes_in_the_pool_identical_to_the_source(

@@ -145,6 +145,24 @@ def test_iter_series_is_byte_identical_to_what_was_generated(
     assert seen == set(unc.sop_uids)
 
 
+def test_iter_series_through_nginx_default_buffers_gives_exactly_the_files(
+    pacs: TestPacs, pacs_server_config: ServerConfig
+) -> None:
+    # nginx as it ships (4 KiB proxy buffers, proxy_buffering off): the stream comes in
+    # 4 KiB TLS records, so part boundaries and headers are split across many reads.
+    config = _replace(pacs_server_config, name="Default buffers", url=pacs.default_buffers_base_url)
+    unc = pacs.data.series("uncompressed")
+    files = dict(zip(unc.sop_uids, unc.paths, strict=True))
+    seen: list[str] = []
+    with DicomWebClient(config, httpx.BasicAuth(*pacs.admin_auth)) as client:
+        for ds in client.iter_series(pacs.data.study_uid, unc.series_uid):
+            sop = str(ds.SOPInstanceUID)
+            assert sop in files, f"{sop} is not an instance of the series"
+            assert ds.PixelData == pydicom.dcmread(files[sop]).PixelData, sop
+            seen.append(sop)
+    assert sorted(seen) == sorted(unc.sop_uids)  # each instance once, none missing
+
+
 def test_j2k_series_arrives_as_stored_and_decodes_losslessly(
     client: DicomWebClient, pacs: TestPacs
 ) -> None:
