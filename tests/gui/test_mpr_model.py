@@ -81,6 +81,10 @@ def test_planes_are_sources_with_their_own_geometry(loader, study) -> None:
     coronal.set_slab(5.0, "mip")
     thick = coronal.frame(10)
     assert thick is not frame and (thick.pixels >= frame.pixels).all()
+    # The plane's header says how thick it is now (the Tags view, exports read it).
+    assert coronal.header(10).SliceThickness == 5.0
+    coronal.set_slab(0.0, "off")
+    assert coronal.header(10).SliceThickness == 0.7
     for source in planes.values():
         source.close()
     assert handle.frame(0) is not None, "the series' own handle keeps its frames"

@@ -304,6 +304,8 @@ class PlaneSource:
             self.slab_mode = mode
         self.slab_mm = max(0.0, float(mm))
         self._frame = None
+        # The headers made so far say the old thickness (Slice Thickness): made again.
+        self._headers.clear()
 
     def frame(self, index: int) -> CachedFrame | None:
         from viewer.loader import CachedFrame, InstanceHeader
