@@ -1052,9 +1052,16 @@ class ViewerPage:
 
     def _input(self) -> None:
         view, point = self._pointer()
-        # Not through the tag browser or a dialog floating over the image.
-        covered = (self._tags_shown() and dpg.is_item_hovered(TAGS)) or (
-            dpg.is_item_shown(LABEL) and dpg.is_item_hovered(LABEL)
+        # Not through the tag browser or a dialog floating over the image, nor through
+        # an open menu or drop-down list (the slab menu's list lies over the planes: a
+        # click on "MIP" would make the plane under it the active one, and the slab
+        # its). ImGui knows what covers the canvas; a drag already under way (of a
+        # viewport's or a strip's, which ImGui may see as another item's) goes on.
+        idle = self._drag is None and self._series_drag is None
+        covered = (
+            (self._tags_shown() and dpg.is_item_hovered(TAGS))
+            or (dpg.is_item_shown(LABEL) and dpg.is_item_hovered(LABEL))
+            or (idle and view is not None and not dpg.is_item_hovered(view.canvas))
         )
         if covered or self.app.confirmation is not None:
             view = None
@@ -1279,11 +1286,13 @@ class ViewerPage:
             self.toggle_panel()
 
     def _typing(self) -> bool:
-        """A text field of the page has the keyboard."""
+        """A text field of the page has the keyboard (a slider is one after Ctrl+click:
+        the "2" of a 20 mm slab typed there is not the lung preset)."""
         return any(
             dpg.does_item_exist(tag) and dpg.is_item_active(tag)
-            for tag in (f"{LABEL}/text", "viewer/tags/filter")
-        )
+            for tag in (f"{LABEL}/text", "viewer/tags/filter", "viewer/cine/fps",
+                        "viewer/mpr/slab/mm")
+        )  # fmt: skip
 
     def _undo(self) -> None:
         if not self.measuring.undo():
