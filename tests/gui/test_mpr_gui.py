@@ -22,7 +22,7 @@ from tests.gui.driver import Driver, count_near
 from tests.gui.test_viewer_slots_gui import FaultySource, _demo, _open, _sop_uids
 from viewer import phantom
 from viewer.app.fonts import BASE_SIZE
-from viewer.app.model.mpr import PLANE_COLOURS, SLAB_MODES, PlaneSource
+from viewer.app.model.mpr import PLANE_COLOURS, SLAB_MODES, MprState, PlaneSource
 from viewer.app.model.source import SeriesSource
 from viewer.app.viewer_page import ViewerPage
 
@@ -50,6 +50,14 @@ def _mpr(ui: Driver, page: ViewerPage) -> None:
         timeout=30,
     )
     ui.park_mouse()
+
+
+def _demo_in_mpr(make_app: MakeApp) -> tuple[Driver, ViewerPage, MprState]:
+    """The demo CT loaded, then "MPR": its three planes on screen."""
+    ui, page = _loaded_demo(make_app)
+    _mpr(ui, page)
+    assert page.mpr is not None
+    return ui, page, page.mpr
 
 
 def _point_on_screen(page: ViewerPage, viewport: int) -> tuple[int, int]:
@@ -119,10 +127,7 @@ def _click_with(ui: Driver, modifier: str, x: int, y: int) -> None:
 def test_three_planes_at_their_physical_aspect_with_crosshair_lines(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    ui, page = _loaded_demo(make_app)
-    _mpr(ui, page)
-    mpr = page.mpr
-    assert mpr is not None
+    ui, page, mpr = _demo_in_mpr(make_app)
     shot = ui.screenshot(tmp_path / "mpr.png")
     for vid, kind in ((0, "axial"), (1, "coronal"), (2, "sagittal")):
         view, plane = page.views[vid], mpr.stack.planes[kind]  # type: ignore[index]
@@ -147,10 +152,7 @@ def test_three_planes_at_their_physical_aspect_with_crosshair_lines(
 def test_shift_click_moves_the_point_and_planes_agree_on_its_value(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    ui, page = _loaded_demo(make_app)
-    _mpr(ui, page)
-    mpr = page.mpr
-    assert mpr is not None
+    ui, page, mpr = _demo_in_mpr(make_app)
     layout = ui.app.layout
     sagittal_before = layout.viewport(2).index
     # Shift+click in the axial plane, a quarter of the image to the right of centre.
@@ -202,10 +204,8 @@ def test_shift_click_moves_the_point_and_planes_agree_on_its_value(
 def test_shift_drag_in_a_plane_moves_the_point_in_the_others(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    ui, page = _loaded_demo(make_app)
-    _mpr(ui, page)
-    mpr, layout = page.mpr, ui.app.layout
-    assert mpr is not None
+    ui, page, mpr = _demo_in_mpr(make_app)
+    layout = ui.app.layout
     axial, sagittal = mpr.stack.planes["axial"], mpr.stack.planes["sagittal"]
     coronal = layout.viewport(1)
     coronal_index, window = coronal.index, coronal.window
